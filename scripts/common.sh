@@ -1,0 +1,70 @@
+# Shared by the harness scripts: where PostgreSQL is, how to run its server
+# binaries as a non-root user, and how to start/stop a throwaway cluster.
+# Sourced, not executed.
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PGRX_VERSION=0.18.1
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo "==> $*" >&2; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# PostgreSQL refuses to run as root: when we are root, server-side commands
+# run as the `postgres` OS user (created by Debian's postgresql packages).
+as_pg() {
+    if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bindir() { "$PG_CONFIG" --bindir; }
+
+# cluster_start DATADIR SOCKDIR PORT [extra postgres -c settings...]
+# Creates a fresh cluster in DATADIR (removing any previous one there) and
+# starts it listening only on a unix socket in SOCKDIR.
+cluster_start() {
+    local data=$1 sock=$2 port=$3; shift 3
+    local bin; bin=$(pg_bindir)
+    cluster_stop "$data"
+    rm -rf "$data" "$sock"
+    mkdir -p "$data" "$sock"
+    if is_root; then chown postgres: "$data" "$sock"; fi
+    chmod 700 "$data"
+    as_pg "$bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C >"$data.initdb.log" 2>&1 ||
+        { cat "$data.initdb.log" >&2; die "initdb failed in $data"; }
+    local opts="-k $sock -p $port -c listen_addresses='' -c fsync=off"
+    local s
+    for s in "$@"; do opts="$opts -c $s"; done
+    as_pg "$bin/pg_ctl" -D "$data" -o "$opts" -l "$data/server.log" -w start >/dev/null ||
+        { cat "$data/server.log" >&2; die "could not start PostgreSQL in $data"; }
+}
+
+# cluster_stop DATADIR: stops the cluster there if one is running.
+cluster_stop() {
+    local data=$1
+    [ -f "$data/postmaster.pid" ] || return 0
+    as_pg "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# A directory the postgres OS user can use: DEFAULT when it can reach it
+# (the checkout may sit under a home directory it cannot enter), FALLBACK otherwise.
+pg_usable_dir() {
+    local want=$1 fallback=$2
+    mkdir -p "$want"
+    if is_root; then chown postgres: "$want"; fi
+    if as_pg test -w "$want" 2>/dev/null; then echo "$want"; else
+        rmdir "$want" 2>/dev/null || true
+        echo "$fallback"
+    fi
+}
+
+# Install the extension (built in the dev profile unless PROFILE=release)
+# into the server that $PG_CONFIG names.
+install_extension() {
+    local args=(--pg-config "$PG_CONFIG")
+    [ "${PROFILE:-dev}" = release ] && args+=(--release)
+    is_root || args+=(--sudo)
+    cargo pgrx install "${args[@]}"
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the freshly built extension into the server $PG_CONFIG names, starts
+# a throwaway cluster on a unix socket, and runs the server-side test layers:
+# the pg_regress suite in pg_test/, the seed comparison, and pg_dump/restore.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+
+PORT=${TEST_PORT:-54315}
+SOCK=/tmp/auth_sessions_test.$PORT
+DIR=$(pg_usable_dir "$PWD/target/pg_test_cluster" "/tmp/auth_sessions_test_cluster.$PORT")
+OUT=$PWD/target/pg_regress
+BIN=$(pg_bindir)
+PKGLIB=$("$PG_CONFIG" --pkglibdir)
+
+if [ "${SKIP_INSTALL:-}" != 1 ]; then
+    log "building and installing the extension"
+    install_extension
+fi
+
+log "starting a throwaway cluster in $DIR/data (socket $SOCK, port $PORT)"
+cluster_start "$DIR/data" "$SOCK" "$PORT"
+trap 'cluster_stop "$DIR/data"' EXIT
+
+export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres
+
+log "pg_regress: pg_test/schedule"
+rm -rf "$OUT"; mkdir -p "$OUT"
+status=0
+"$PKGLIB/pgxs/src/test/regress/pg_regress" \
+    --bindir="$BIN" --inputdir=pg_test --outputdir="$OUT" \
+    --host="$SOCK" --port="$PORT" --user=postgres \
+    --dbname=auth_sessions_regression --schedule=pg_test/schedule || status=$?
+if [ $status -ne 0 ]; then
+    [ -f "$OUT/regression.diffs" ] && cat "$OUT/regression.diffs"
+    die "pg_regress failed"
+fi
+
+log "the seed: \\d+ auth.sessions equals shared/seed/auth.sessions.describe.md"
+pg_test/check_seed.sh "$OUT/results/install_fresh.out"
+
+log "pg_dump and restore keep every row"
+pg_test/dump_restore.sh "$OUT/dump"
