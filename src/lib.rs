@@ -3,11 +3,26 @@
 //! The extension's DDL lives in `sql/` as plain SQL; this crate includes it
 //! into the generated extension script and adds the functions on top.
 
+mod limits;
+mod lookup;
+mod sessions;
+mod settings;
+pub mod validity;
+
 ::pgrx::pg_module_magic!(name, version);
 
 // The tables, type and config-dump registrations. `bootstrap` puts this first
 // in the generated script, before any function that refers to these objects.
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+
+// The lifecycle functions written in SQL, the limit trigger and privileges;
+// `finalize` puts this last, after the Rust functions it calls.
+pgrx::extension_sql_file!("../sql/lifecycle.sql", name = "lifecycle", finalize);
+
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+}
 
 #[cfg(feature = "pg_test")]
 #[pgrx::pg_schema]

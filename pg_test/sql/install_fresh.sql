@@ -6,7 +6,8 @@
 \set SHOW_CONTEXT never
 SELECT count(*) AS auth_schemas FROM pg_catalog.pg_namespace WHERE nspname = 'auth';
 CREATE EXTENSION auth_sessions;
--- Must equal shared/seed/auth.sessions.describe.md line for line
+-- Must equal shared/seed/auth.sessions.describe.md line for line, plus the
+-- extension's own trigger (the per-user limit)
 -- (pg_test/check_seed.sh compares the two).
 \d+ auth.sessions
 \d+ auth.refresh_tokens

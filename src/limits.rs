@@ -1,0 +1,170 @@
+//! The per-user session limit (`auth_sessions.max_per_user`), enforced by a
+//! BEFORE INSERT trigger on `auth.sessions`, so it holds for every client,
+//! GoTrue included.
+//!
+//! Concurrency: before counting, the trigger upserts the user's row in
+//! `auth.session_limit_locks`. That row lock serializes every insert for one
+//! user until commit, and the count that follows runs with a fresh snapshot
+//! (READ COMMITTED), so it sees the sessions the previous holder committed.
+//! Under REPEATABLE READ or SERIALIZABLE, a concurrent insert that committed
+//! after this transaction's snapshot makes the upsert fail with SQLSTATE 40001
+//! (could not serialize access), which the client retries, instead of counting
+//! from a stale snapshot.
+
+use crate::lookup::{self, spi_failed};
+use crate::settings::{self, LimitStrategy};
+use crate::validity::{self, last_refreshed, Micros, Policy, SessionTimes};
+use pgrx::datum::{Timestamp, TimestampWithTimeZone, Uuid};
+use pgrx::prelude::*;
+
+const LOCK_USER: &str = "INSERT INTO auth.session_limit_locks AS l (user_id, inserts) VALUES ($1, 1) \
+     ON CONFLICT (user_id) DO UPDATE SET inserts = l.inserts + 1";
+const USER_SESSIONS: &str =
+    "SELECT s.id, s.created_at, s.not_after, s.refreshed_at FROM auth.sessions s WHERE s.user_id = $1";
+const EVICT: &str = "DELETE FROM auth.sessions s WHERE s.id = ANY($1)";
+
+/// What a new session for a user with these sessions must do first.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision<K> {
+    /// Room enough: insert.
+    Insert,
+    /// Delete these sessions (least recently active first), then insert.
+    Evict(Vec<K>),
+    /// Refuse: the user already has this many valid sessions.
+    Reject { valid: usize },
+}
+
+/// Pure: given a user's existing sessions, the rules and the limit, decide.
+/// Only valid sessions count; eviction takes the least recently active
+/// (last refresh, then creation, then key) so the newest logins survive.
+pub fn decide<K: Ord + Clone>(
+    sessions: &[(K, SessionTimes)],
+    policy: &Policy,
+    now: Micros,
+    max: u32,
+    strategy: LimitStrategy,
+) -> Decision<K> {
+    let mut valid: Vec<&(K, SessionTimes)> =
+        sessions.iter().filter(|(_, t)| validity::decide(Some(t), policy, now).is_valid()).collect();
+    let excess = (valid.len() + 1).saturating_sub(max as usize);
+    if excess == 0 {
+        return Decision::Insert;
+    }
+    match strategy {
+        LimitStrategy::Reject => Decision::Reject { valid: valid.len() },
+        LimitStrategy::EvictOldest => {
+            valid.sort_by(|(ka, a), (kb, b)| {
+                (last_refreshed(a), a.created_at, ka).cmp(&(last_refreshed(b), b.created_at, kb))
+            });
+            Decision::Evict(valid.into_iter().take(excess).map(|(k, _)| k.clone()).collect())
+        }
+    }
+}
+
+/// Makes room for one more session of `user_id`, or raises SQLSTATE 53400.
+fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
+    let policy = settings::policy();
+    let now = pgrx::datetime::now().into_inner();
+    let rows = Spi::connect_mut(|client| {
+        client.update(LOCK_USER, None, &[user_id.into()])?;
+        // Not read-only: under READ COMMITTED this takes a new snapshot, taken
+        // after the lock above, so it sees what the previous holder committed.
+        let mut rows = Vec::new();
+        for row in client.update(USER_SESSIONS, None, &[user_id.into()])? {
+            rows.push((
+                row.get::<Uuid>(1)?,
+                lookup::tstz(row.get::<TimestampWithTimeZone>(2)?),
+                lookup::tstz(row.get::<TimestampWithTimeZone>(3)?),
+                lookup::utc_wall_clock(row.get::<Timestamp>(4)?),
+            ));
+        }
+        Ok::<_, pgrx::spi::Error>(rows)
+    })
+    .unwrap_or_else(|e| spi_failed(e));
+    let keyed: Vec<([u8; 16], SessionTimes)> = rows
+        .into_iter()
+        .filter_map(|(id, created, not_after, refreshed)| {
+            id.map(|id| (*id, lookup::complete(Some(id), created, not_after, refreshed, &policy)))
+        })
+        .collect();
+    match decide(&keyed, &policy, now, max, strategy) {
+        Decision::Insert => {}
+        Decision::Reject { valid } => {
+            pgrx::pg_sys::panic::ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+                format!("user {user_id} already has {valid} valid sessions, the most auth_sessions.max_per_user allows ({max})"),
+                "auth.enforce_session_limit",
+            )
+            .set_hint("Revoke one of the user's sessions first, or set auth_sessions.limit_strategy to 'evict_oldest'.")
+            .report(PgLogLevel::ERROR);
+        }
+        Decision::Evict(keys) => {
+            let ids: Vec<Uuid> = keys.iter().map(|k| Uuid::from_bytes(*k)).collect();
+            Spi::connect_mut(|client| client.update(EVICT, None, &[ids.into()]).map(|_| ()))
+                .unwrap_or_else(|e| spi_failed(e));
+        }
+    }
+}
+
+/// BEFORE INSERT ON auth.sessions FOR EACH ROW.
+#[pg_trigger]
+fn enforce_session_limit<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, pgrx::datum::TryFromDatumError> {
+    let Some(new) = trigger.new() else {
+        return Ok(None);
+    };
+    if let Some((max, strategy)) = settings::session_limit() {
+        // A NULL user_id is left to the NOT NULL constraint.
+        if let Some(user_id) = new.get_by_name::<Uuid>("user_id")? {
+            make_room(user_id, max, strategy);
+        }
+    }
+    Ok(Some(new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: Micros = 3_600_000_000;
+    const T0: Micros = 800_000_000_000_000;
+
+    fn s(created: Micros, refreshed: Option<Micros>) -> SessionTimes {
+        SessionTimes { created_at: Some(created), refreshed_at: refreshed, ..Default::default() }
+    }
+
+    #[test]
+    fn unlimited_room_inserts() {
+        let sessions = [(1, s(T0, None))];
+        assert_eq!(decide(&sessions, &Policy::default(), T0, 2, LimitStrategy::Reject), Decision::Insert);
+    }
+
+    #[test]
+    fn full_rejects_or_evicts_least_recently_active() {
+        // 1 created first but refreshed last; 2 is the least recently active.
+        let sessions = [(1, s(T0, Some(T0 + 5 * H))), (2, s(T0 + H, None)), (3, s(T0 + 2 * H, None))];
+        let p = Policy::default();
+        assert_eq!(decide(&sessions, &p, T0 + 6 * H, 3, LimitStrategy::Reject), Decision::Reject { valid: 3 });
+        assert_eq!(decide(&sessions, &p, T0 + 6 * H, 3, LimitStrategy::EvictOldest), Decision::Evict(vec![2]));
+        assert_eq!(decide(&sessions, &p, T0 + 6 * H, 1, LimitStrategy::EvictOldest), Decision::Evict(vec![2, 3, 1]));
+    }
+
+    #[test]
+    fn invalid_sessions_do_not_count() {
+        let p = Policy { timebox: H, ..Default::default() };
+        let sessions = [(1, s(T0, None)), (2, s(T0 + 5 * H, None))];
+        // Session 1 is past its timebox at T0 + 5h: one valid session, room for one more.
+        assert_eq!(decide(&sessions, &p, T0 + 5 * H, 2, LimitStrategy::Reject), Decision::Insert);
+        assert_eq!(decide(&sessions, &p, T0 + 5 * H, 1, LimitStrategy::EvictOldest), Decision::Evict(vec![2]));
+    }
+
+    #[test]
+    fn ties_break_by_creation_then_key() {
+        let sessions = [(9, s(T0, None)), (4, s(T0, None)), (7, s(T0 - H, Some(T0)))];
+        assert_eq!(
+            decide(&sessions, &Policy::default(), T0, 1, LimitStrategy::EvictOldest),
+            Decision::Evict(vec![7, 4, 9])
+        );
+    }
+}

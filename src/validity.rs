@@ -1,0 +1,216 @@
+//! Where session validity is decided: GoTrue's `Session.CheckValidity`, as a
+//! pure function of a session's timestamps, the configured policy and "now".
+//!
+//! Every SQL function that needs to know whether a session is valid comes
+//! through [`decide`]; nothing else in the crate compares session timestamps.
+//!
+//! Times are PostgreSQL's internal representation: microseconds since
+//! 2000-01-01 00:00:00 UTC, with `i64::MAX` / `i64::MIN` for `infinity` /
+//! `-infinity`. `refreshed_at` is a `timestamp without time zone` holding UTC
+//! wall-clock time, and a `timestamp`'s internal value read as UTC *is* the
+//! instant, so it takes part here with no time-zone conversion at all; this is
+//! why the answers cannot depend on the session's `TimeZone`.
+
+/// Microseconds, as PostgreSQL stores `timestamptz`, `timestamp` and durations.
+pub type Micros = i64;
+
+/// Why a session is, or is not, valid. Checked in this order, as GoTrue does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Valid,
+    NotFound,
+    PastNotAfter,
+    PastTimebox,
+    TimedOut,
+}
+
+impl Reason {
+    /// The text `auth.session_validity` returns.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::Valid => "valid",
+            Reason::NotFound => "not_found",
+            Reason::PastNotAfter => "past_not_after",
+            Reason::PastTimebox => "past_timebox",
+            Reason::TimedOut => "timed_out",
+        }
+    }
+
+    pub const fn is_valid(self) -> bool {
+        matches!(self, Reason::Valid)
+    }
+}
+
+/// The timestamps of one `auth.sessions` row that validity depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionTimes {
+    pub created_at: Option<Micros>,
+    pub not_after: Option<Micros>,
+    /// `refreshed_at`, whose internal value is the UTC instant (see module docs).
+    pub refreshed_at: Option<Micros>,
+    /// The newest `updated_at` of the session's refresh tokens. GoTrue counts
+    /// it as the last refresh when `refreshed_at` is NULL and it is later than
+    /// `created_at` (sessions from before `refreshed_at` existed). Only needed
+    /// when an inactivity timeout is configured.
+    pub newest_token_at: Option<Micros>,
+}
+
+/// The configured rules; a zero duration turns a rule off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub timebox: Micros,
+    pub inactivity_timeout: Micros,
+}
+
+impl Policy {
+    /// Whether [`decide`] looks at [`SessionTimes::newest_token_at`].
+    pub const fn needs_token_time(&self) -> bool {
+        self.inactivity_timeout > 0
+    }
+}
+
+/// When the session was last active: `refreshed_at` when set, else the later
+/// of `created_at` and the newest refresh token's `updated_at` (GoTrue's
+/// `LastRefreshedAt`). `None` when nothing is known.
+pub fn last_refreshed(s: &SessionTimes) -> Option<Micros> {
+    match (s.refreshed_at, s.created_at, s.newest_token_at) {
+        (Some(r), _, _) => Some(r),
+        (None, Some(c), Some(t)) => Some(c.max(t)),
+        (None, c, t) => c.or(t),
+    }
+}
+
+/// GoTrue's validity check. Every comparison is strict: a session is still
+/// valid at exactly its deadline and invalid one microsecond later.
+///
+/// A row without `created_at` (GoTrue always writes one) cannot show it is
+/// within a timebox or recently active, so it fails those rules when they are
+/// on: missing data never makes a session valid.
+pub fn decide(session: Option<&SessionTimes>, policy: &Policy, now: Micros) -> Reason {
+    let Some(s) = session else {
+        return Reason::NotFound;
+    };
+    if let Some(not_after) = s.not_after {
+        if now > not_after {
+            return Reason::PastNotAfter;
+        }
+    }
+    if policy.timebox > 0 {
+        match s.created_at {
+            Some(created) if now <= created.saturating_add(policy.timebox) => {}
+            _ => return Reason::PastTimebox,
+        }
+    }
+    if policy.inactivity_timeout > 0 {
+        match last_refreshed(s) {
+            Some(last) if now <= last.saturating_add(policy.inactivity_timeout) => {}
+            _ => return Reason::TimedOut,
+        }
+    }
+    Reason::Valid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: Micros = 3_600_000_000;
+    const T0: Micros = 800_000_000_000_000; // 2025-05-09, an arbitrary instant
+
+    fn session(created: Micros) -> SessionTimes {
+        SessionTimes { created_at: Some(created), ..Default::default() }
+    }
+
+    #[test]
+    fn missing_session_is_not_found() {
+        assert_eq!(decide(None, &Policy::default(), T0), Reason::NotFound);
+    }
+
+    #[test]
+    fn no_rules_means_valid_forever() {
+        let s = session(T0);
+        assert_eq!(decide(Some(&s), &Policy::default(), T0 + 1000 * H), Reason::Valid);
+    }
+
+    #[test]
+    fn not_after_is_strict() {
+        let s = SessionTimes { not_after: Some(T0 + H), ..session(T0) };
+        let p = Policy::default();
+        assert_eq!(decide(Some(&s), &p, T0 + H), Reason::Valid);
+        assert_eq!(decide(Some(&s), &p, T0 + H + 1), Reason::PastNotAfter);
+    }
+
+    #[test]
+    fn timebox_is_strict() {
+        let s = session(T0);
+        let p = Policy { timebox: 8 * H, ..Default::default() };
+        assert_eq!(decide(Some(&s), &p, T0 + 8 * H), Reason::Valid);
+        assert_eq!(decide(Some(&s), &p, T0 + 8 * H + 1), Reason::PastTimebox);
+    }
+
+    #[test]
+    fn inactivity_counts_from_refreshed_at_then_created_at() {
+        let p = Policy { inactivity_timeout: H, ..Default::default() };
+        let fresh = session(T0);
+        assert_eq!(decide(Some(&fresh), &p, T0 + H), Reason::Valid);
+        assert_eq!(decide(Some(&fresh), &p, T0 + H + 1), Reason::TimedOut);
+        let refreshed = SessionTimes { refreshed_at: Some(T0 + 5 * H), ..fresh };
+        assert_eq!(decide(Some(&refreshed), &p, T0 + 6 * H), Reason::Valid);
+        assert_eq!(decide(Some(&refreshed), &p, T0 + 6 * H + 1), Reason::TimedOut);
+    }
+
+    #[test]
+    fn newest_token_counts_only_without_refreshed_at_and_when_later() {
+        let p = Policy { inactivity_timeout: H, ..Default::default() };
+        let s = SessionTimes { newest_token_at: Some(T0 + 2 * H), ..session(T0) };
+        assert_eq!(decide(Some(&s), &p, T0 + 3 * H), Reason::Valid);
+        assert_eq!(decide(Some(&s), &p, T0 + 3 * H + 1), Reason::TimedOut);
+        let older_token = SessionTimes { newest_token_at: Some(T0 - 5 * H), ..session(T0) };
+        assert_eq!(decide(Some(&older_token), &p, T0 + H + 1), Reason::TimedOut);
+        let refreshed = SessionTimes { refreshed_at: Some(T0), ..s };
+        assert_eq!(decide(Some(&refreshed), &p, T0 + H + 1), Reason::TimedOut);
+    }
+
+    #[test]
+    fn order_is_not_after_then_timebox_then_inactivity() {
+        let s = SessionTimes { not_after: Some(T0), ..session(T0) };
+        let all = Policy { timebox: 1, inactivity_timeout: 1 };
+        assert_eq!(decide(Some(&s), &all, T0 + H), Reason::PastNotAfter);
+        let no_limit = session(T0);
+        assert_eq!(decide(Some(&no_limit), &all, T0 + H), Reason::PastTimebox);
+        let p = Policy { timebox: 10 * H, inactivity_timeout: H };
+        assert_eq!(decide(Some(&no_limit), &p, T0 + 2 * H), Reason::TimedOut);
+    }
+
+    #[test]
+    fn infinities_do_not_overflow() {
+        let p = Policy { timebox: i64::MAX, inactivity_timeout: i64::MAX };
+        let forever = SessionTimes { not_after: Some(i64::MAX), ..session(i64::MAX) };
+        assert_eq!(decide(Some(&forever), &p, T0), Reason::Valid);
+        let ancient = SessionTimes { not_after: Some(i64::MIN), ..session(i64::MIN) };
+        assert_eq!(decide(Some(&ancient), &p, T0), Reason::PastNotAfter);
+        let p = Policy { timebox: H, inactivity_timeout: 0 };
+        assert_eq!(decide(Some(&session(i64::MIN)), &p, T0), Reason::PastTimebox);
+        assert_eq!(decide(Some(&session(T0)), &Policy::default(), i64::MAX), Reason::Valid);
+    }
+
+    #[test]
+    fn missing_created_at_fails_the_rules_that_need_it() {
+        let s = SessionTimes::default();
+        assert_eq!(decide(Some(&s), &Policy::default(), T0), Reason::Valid);
+        let tb = Policy { timebox: H, ..Default::default() };
+        assert_eq!(decide(Some(&s), &tb, T0), Reason::PastTimebox);
+        let it = Policy { inactivity_timeout: H, ..Default::default() };
+        assert_eq!(decide(Some(&s), &it, T0), Reason::TimedOut);
+        let refreshed = SessionTimes { refreshed_at: Some(T0), ..s };
+        assert_eq!(decide(Some(&refreshed), &it, T0 + H), Reason::Valid);
+    }
+
+    #[test]
+    fn reason_texts() {
+        let all = [Reason::Valid, Reason::NotFound, Reason::PastNotAfter, Reason::PastTimebox, Reason::TimedOut];
+        let texts: Vec<_> = all.iter().map(|r| r.as_str()).collect();
+        assert_eq!(texts, ["valid", "not_found", "past_not_after", "past_timebox", "timed_out"]);
+        assert!(all.iter().all(|r| r.is_valid() == (*r == Reason::Valid)));
+    }
+}
