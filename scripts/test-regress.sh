@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the freshly built extension into the server $PG_CONFIG names, starts
 # a throwaway cluster on a unix socket, and runs the server-side test layers:
-# the pg_regress suite in pg_test/, the seed comparison, and pg_dump/restore.
+# the pg_regress suite and the isolation specs in pg_test/, the seed
+# comparison, pg_dump/restore, and the many-connection limit test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -10,6 +11,7 @@ PORT=${TEST_PORT:-54315}
 SOCK=/tmp/auth_sessions_test.$PORT
 DIR=$(pg_usable_dir "$PWD/target/pg_test_cluster" "/tmp/auth_sessions_test_cluster.$PORT")
 OUT=$PWD/target/pg_regress
+OUT_ISO=$PWD/target/pg_isolation
 BIN=$(pg_bindir)
 PKGLIB=$("$PG_CONFIG" --pkglibdir)
 
@@ -36,8 +38,22 @@ if [ $status -ne 0 ]; then
     die "pg_regress failed"
 fi
 
+log "pg_isolation_regress: pg_test/isolation_schedule"
+rm -rf "$OUT_ISO"; mkdir -p "$OUT_ISO"
+"$PKGLIB/pgxs/src/test/isolation/pg_isolation_regress" \
+    --bindir="$BIN" --inputdir=pg_test --outputdir="$OUT_ISO" \
+    --host="$SOCK" --port="$PORT" --user=postgres \
+    --dbname=auth_sessions_isolation --schedule=pg_test/isolation_schedule || status=$?
+if [ $status -ne 0 ]; then
+    [ -f "$OUT_ISO/regression.diffs" ] && cat "$OUT_ISO/regression.diffs"
+    die "pg_isolation_regress failed"
+fi
+
 log "the seed: \\d+ auth.sessions equals shared/seed/auth.sessions.describe.md"
 pg_test/check_seed.sh "$OUT/results/install_fresh.out"
 
 log "pg_dump and restore keep every row"
 pg_test/dump_restore.sh "$OUT/dump"
+
+log "many connections never exceed auth_sessions.max_per_user"
+pg_test/concurrent_limit.sh "$OUT/concurrency"

@@ -92,9 +92,10 @@ fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
         Decision::Reject { valid } => {
             pgrx::pg_sys::panic::ErrorReport::new(
                 PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-                format!("user {user_id} already has {valid} valid sessions, the most auth_sessions.max_per_user allows ({max})"),
+                format!("too many sessions for user {user_id}"),
                 "auth.enforce_session_limit",
             )
+            .set_detail(format!("The user has {valid} valid session(s); auth_sessions.max_per_user is {max}."))
             .set_hint("Revoke one of the user's sessions first, or set auth_sessions.limit_strategy to 'evict_oldest'.")
             .report(PgLogLevel::ERROR);
         }
