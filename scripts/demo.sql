@@ -1,25 +1,33 @@
--- What auth_sessions gives you so far: GoTrue's session schema, exactly, as
--- an extension (type, tables, indexes, foreign keys, row security, pg_dump).
+-- What auth_sessions does so far: GoTrue's session schema, exactly, and the
+-- session lifecycle in SQL with GoTrue's validity rules and a per-user limit.
 \pset footer off
+\set ON_ERROR_STOP 0
+\set SHOW_CONTEXT never
+SET TimeZone = 'America/New_York';  -- answers do not depend on it
 \echo '--- auth.sessions, as GoTrue (Supabase Auth) defines it:'
 \d+ auth.sessions
-\echo '--- the extension owns these objects:'
-SELECT pg_describe_object(classid, objid, objsubid) AS member
-  FROM pg_depend
- WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'auth_sessions') AND deptype = 'e'
- ORDER BY 1;
-\echo '--- a user signs in twice; each session gets a refresh token:'
+\echo '--- a user signs in twice (auth.create_session):'
 INSERT INTO auth.users (id) VALUES ('00000000-0000-4000-8000-000000000001');
-INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal)
-VALUES ('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', now(), now(), 'aal1'),
-       ('00000000-0000-4000-8000-0000000000a2', '00000000-0000-4000-8000-000000000001', now(), now(), 'aal2');
-INSERT INTO auth.refresh_tokens (token, user_id, revoked, created_at, updated_at, session_id)
-SELECT 'demo-token-' || right(id::text, 2), user_id::text, false, now(), now(), id FROM auth.sessions;
-SELECT s.id, s.aal, count(r.id) AS refresh_tokens
-  FROM auth.sessions s LEFT JOIN auth.refresh_tokens r ON r.session_id = s.id
- GROUP BY s.id, s.aal ORDER BY s.id;
-\echo '--- GoTrue drops low-assurance sessions after MFA with aal < ''aal2'': the enum order makes that work'
-SELECT id, aal, aal < 'aal2' AS below_aal2 FROM auth.sessions ORDER BY id;
-\echo '--- logging out is a DELETE; refresh tokens go with it by cascade:'
-DELETE FROM auth.sessions WHERE id = '00000000-0000-4000-8000-0000000000a1';
-SELECT (SELECT count(*) FROM auth.sessions) AS sessions, (SELECT count(*) FROM auth.refresh_tokens) AS refresh_tokens;
+SELECT id, aal, created_at, user_agent FROM auth.create_session('00000000-0000-4000-8000-000000000001', user_agent => 'laptop');
+SELECT id, aal, created_at, user_agent FROM auth.create_session('00000000-0000-4000-8000-000000000001', user_agent => 'phone');
+\echo '--- a refresh stores UTC wall-clock time in refreshed_at (timestamp without time zone):'
+SELECT auth.refresh_session(id, 'laptop/2') FROM auth.sessions WHERE user_agent = 'laptop';
+SELECT user_agent, refreshed_at AS stored_utc, refreshed_at AT TIME ZONE 'UTC' AS as_instant FROM auth.sessions ORDER BY created_at;
+\echo '--- validity at a given time, with an 8h timebox and a 1h inactivity timeout (superuser settings):'
+SET auth_sessions.timebox = '8h';
+SET auth_sessions.inactivity_timeout = '1h';
+SELECT user_agent, auth.session_validity(id) AS now,
+       auth.session_validity(id, now() + interval '61 minutes') AS in_61_minutes,
+       auth.session_validity(id, now() + interval '9 hours') AS in_9_hours
+  FROM auth.sessions ORDER BY created_at;
+\echo '--- at most 2 sessions per user; a third login evicts the least recently active:'
+SET auth_sessions.max_per_user = 2;
+SELECT user_agent FROM auth.create_session('00000000-0000-4000-8000-000000000001', user_agent => 'tablet');
+SELECT user_agent, validity FROM auth.user_sessions('00000000-0000-4000-8000-000000000001');
+\echo '--- or, with limit_strategy = reject, the login is refused (SQLSTATE 53400):'
+SET auth_sessions.limit_strategy = 'reject';
+SELECT auth.create_session('00000000-0000-4000-8000-000000000001', user_agent => 'tv');
+\echo '--- logout of the other sessions (GoTrue scope "others"); children go by cascade:'
+SELECT auth.revoke_user_sessions('00000000-0000-4000-8000-000000000001', 'others',
+       (SELECT id FROM auth.sessions WHERE user_agent = 'tablet')) AS revoked;
+SELECT user_agent, validity FROM auth.user_sessions('00000000-0000-4000-8000-000000000001');

@@ -77,6 +77,54 @@ mod tests {
         );
         assert_eq!(left, Ok(Some(0)));
     }
+
+    fn one_session() {
+        Spi::run(
+            "INSERT INTO auth.users (id) VALUES ('00000000-0000-4000-8000-000000000001');
+             INSERT INTO auth.sessions (id, user_id, created_at, refreshed_at) VALUES
+                 ('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001',
+                  '2026-01-01 00:00:00+00', '2026-01-01 02:00:00')",
+        )
+        .expect("setup statements run");
+    }
+
+    fn validity_at(at: &str) -> Option<String> {
+        Spi::get_one::<String>(&format!(
+            "SELECT auth.session_validity('00000000-0000-4000-8000-0000000000a1', '{at}')"
+        ))
+        .expect("session_validity runs")
+    }
+
+    #[pg_test]
+    fn validity_reads_the_row_and_applies_the_settings() {
+        one_session();
+        assert_eq!(validity_at("2030-01-01 00:00:00+00").as_deref(), Some("valid"));
+        Spi::run("SET LOCAL auth_sessions.timebox = '3h'").expect("superuser may set it");
+        assert_eq!(validity_at("2026-01-01 03:00:00+00").as_deref(), Some("valid"));
+        assert_eq!(validity_at("2026-01-01 03:00:00.000001+00").as_deref(), Some("past_timebox"));
+        Spi::run("SET LOCAL auth_sessions.timebox = 0; SET LOCAL auth_sessions.inactivity_timeout = '1h'")
+            .expect("superuser may set them");
+        // refreshed_at is UTC wall-clock time, whatever the session's TimeZone.
+        Spi::run("SET LOCAL TimeZone = 'Asia/Kolkata'").expect("time zone set");
+        assert_eq!(validity_at("2026-01-01 03:00:00+00").as_deref(), Some("valid"));
+        assert_eq!(validity_at("2026-01-01 03:00:00.000001+00").as_deref(), Some("timed_out"));
+        let unknown = Spi::get_one::<bool>("SELECT auth.session_is_valid('ffffffff-0000-4000-8000-000000000000')");
+        assert_eq!(unknown, Ok(Some(false)));
+    }
+
+    #[pg_test]
+    fn the_limit_trigger_evicts_the_least_recently_active() {
+        one_session();
+        Spi::run(
+            "SET LOCAL auth_sessions.max_per_user = 1;
+             SELECT auth.create_session('00000000-0000-4000-8000-000000000001')",
+        )
+        .expect("create_session runs");
+        let left = Spi::get_one::<bool>(
+            "SELECT count(*) = 1 AND bool_and(id <> '00000000-0000-4000-8000-0000000000a1') FROM auth.sessions",
+        );
+        assert_eq!(left, Ok(Some(true)));
+    }
 }
 
 /// Required by `cargo pgrx test`: it must be visible at the crate root.
