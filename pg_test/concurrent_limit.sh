@@ -8,15 +8,12 @@
 set -euo pipefail
 workdir=$1
 mkdir -p "$workdir"
-: "${PG_CONFIG:=/usr/lib/postgresql/15/bin/pg_config}"
-bin=$("$PG_CONFIG" --bindir)
-export PGOPTIONS="-c client_min_messages=warning"
+. "$(dirname "$0")/common.sh"
 db=auth_sessions_concurrency
 max=3
 hot=00000000-0000-4000-8000-0000000000aa
-psql() { "$bin/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
-psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+fresh_db "$db"
 psql -d "$db" -c "CREATE EXTENSION auth_sessions" \
      -c "INSERT INTO auth.users (id) VALUES ('$hot')" \
      -c "ALTER DATABASE $db SET auth_sessions.max_per_user = $max"

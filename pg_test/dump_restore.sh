@@ -6,12 +6,9 @@
 set -euo pipefail
 workdir=$1
 mkdir -p "$workdir"
-: "${PG_CONFIG:=/usr/lib/postgresql/15/bin/pg_config}"
-bin=$("$PG_CONFIG" --bindir)
-export PGOPTIONS="-c client_min_messages=warning"
-psql() { "$bin/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+. "$(dirname "$0")/common.sh"
 
-psql -d postgres -c 'DROP DATABASE IF EXISTS dump_src' -c 'CREATE DATABASE dump_src'
+fresh_db dump_src
 psql -d dump_src <<'SQL'
 CREATE EXTENSION auth_sessions;
 INSERT INTO auth.users (id)
@@ -58,7 +55,7 @@ grep -q '^sessions 300 ' "$workdir/src.txt" || { cat "$workdir/src.txt"; echo "s
 failed=0
 for format in custom plain; do
     db=dump_dst_$format
-    psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    fresh_db "$db"
     if [ $format = custom ]; then
         "$bin/pg_dump" -Fc -d dump_src -f "$workdir/dump.custom"
         "$bin/pg_restore" --exit-on-error -d "$db" "$workdir/dump.custom"

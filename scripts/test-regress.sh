@@ -26,28 +26,23 @@ trap 'cluster_stop "$DIR/data"' EXIT
 
 export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres
 
-log "pg_regress: pg_test/schedule"
-rm -rf "$OUT"; mkdir -p "$OUT"
-status=0
-"$PKGLIB/pgxs/src/test/regress/pg_regress" \
-    --bindir="$BIN" --inputdir=pg_test --outputdir="$OUT" \
-    --host="$SOCK" --port="$PORT" --user=postgres \
-    --dbname=auth_sessions_regression --schedule=pg_test/schedule || status=$?
-if [ $status -ne 0 ]; then
-    [ -f "$OUT/regression.diffs" ] && cat "$OUT/regression.diffs"
-    die "pg_regress failed"
-fi
-
-log "pg_isolation_regress: pg_test/isolation_schedule"
-rm -rf "$OUT_ISO"; mkdir -p "$OUT_ISO"
-"$PKGLIB/pgxs/src/test/isolation/pg_isolation_regress" \
-    --bindir="$BIN" --inputdir=pg_test --outputdir="$OUT_ISO" \
-    --host="$SOCK" --port="$PORT" --user=postgres \
-    --dbname=auth_sessions_isolation --schedule=pg_test/isolation_schedule || status=$?
-if [ $status -ne 0 ]; then
-    [ -f "$OUT_ISO/regression.diffs" ] && cat "$OUT_ISO/regression.diffs"
-    die "pg_isolation_regress failed"
-fi
+# run_suite DRIVER SCHEDULE OUTDIR DBNAME: pg_regress or pg_isolation_regress
+# against the throwaway cluster; shows the diffs and fails on any failure.
+run_suite() {
+    local driver=$1 schedule=$2 out=$3 db=$4 status=0
+    log "$(basename "$driver"): $schedule"
+    rm -rf "$out"; mkdir -p "$out"
+    "$driver" --bindir="$BIN" --inputdir=pg_test --outputdir="$out" \
+        --host="$SOCK" --port="$PORT" --user=postgres \
+        --dbname="$db" --schedule="$schedule" || status=$?
+    if [ $status -ne 0 ]; then
+        [ -f "$out/regression.diffs" ] && cat "$out/regression.diffs"
+        die "$(basename "$driver") failed"
+    fi
+}
+run_suite "$PKGLIB/pgxs/src/test/regress/pg_regress" pg_test/schedule "$OUT" auth_sessions_regression
+run_suite "$PKGLIB/pgxs/src/test/isolation/pg_isolation_regress" pg_test/isolation_schedule "$OUT_ISO" \
+    auth_sessions_isolation
 
 log "the seed: \\d+ auth.sessions equals shared/seed/auth.sessions.describe.md"
 pg_test/check_seed.sh "$OUT/results/install_fresh.out"
