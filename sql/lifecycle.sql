@@ -189,3 +189,17 @@ REVOKE EXECUTE ON FUNCTION
     auth.session_row_validity(uuid, timestamptz, timestamptz, timestamp, timestamptz),
     auth.enforce_session_limit()
 FROM PUBLIC;
+
+-- The current request's session (src/current.rs), for row-level security.
+-- They answer only for the session named in the caller's own claims, so any
+-- role may call them (PostgREST's anon and authenticated included).
+COMMENT ON FUNCTION auth.session_id() IS
+    'auth_sessions: the session_id claim of the current request (request.jwt.claims or request.jwt.claim.session_id); NULL when absent, empty or not a uuid';
+COMMENT ON FUNCTION auth.current_session_is_valid() IS
+    'auth_sessions: whether the current request''s session exists and is valid now (false without a claim); computed once per snapshot, for RLS policies';
+COMMENT ON FUNCTION auth.current_session_aal() IS
+    'auth_sessions: the stored aal of the current request''s session when it is valid, else NULL';
+GRANT EXECUTE ON FUNCTION auth.session_id(), auth.current_session_is_valid(), auth.current_session_aal() TO PUBLIC;
+-- Calling them by name needs USAGE on the schema (policies do not); this
+-- grants no access to any table or other function in it.
+GRANT USAGE ON SCHEMA auth TO PUBLIC;

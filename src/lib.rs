@@ -3,6 +3,8 @@
 //! The extension's DDL lives in `sql/` as plain SQL; this crate includes it
 //! into the generated extension script and adds the functions on top.
 
+mod claims;
+mod current;
 mod limits;
 mod lookup;
 mod sessions;
@@ -22,6 +24,7 @@ pgrx::extension_sql_file!("../sql/lifecycle.sql", name = "lifecycle", finalize);
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    lookup::register();
 }
 
 #[cfg(feature = "pg_test")]

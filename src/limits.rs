@@ -11,7 +11,7 @@
 //! (could not serialize access), which the client retries, instead of counting
 //! from a stale snapshot.
 
-use crate::lookup::{self, spi_failed};
+use crate::lookup;
 use crate::settings::{self, LimitStrategy};
 use crate::validity::{self, last_refreshed, Micros, Policy, SessionTimes};
 use pgrx::datum::{Timestamp, TimestampWithTimeZone, Uuid};
@@ -19,8 +19,14 @@ use pgrx::prelude::*;
 
 const LOCK_USER: &str = "INSERT INTO auth.session_limit_locks AS l (user_id, inserts) VALUES ($1, 1) \
      ON CONFLICT (user_id) DO UPDATE SET inserts = l.inserts + 1";
-const USER_SESSIONS: &str =
-    "SELECT s.id, s.created_at, s.not_after, s.refreshed_at FROM auth.sessions s WHERE s.user_id = $1";
+/// The user's sessions; the newest refresh token's time is read in the same
+/// statement (same snapshot), and only when the inactivity rule needs it.
+const USER_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, NULL::timestamptz \
+     FROM auth.sessions s WHERE s.user_id = $1";
+const USER_SESSIONS_WITH_TOKENS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, \
+     CASE WHEN s.refreshed_at IS NULL THEN \
+         (SELECT max(r.updated_at) FROM auth.refresh_tokens r WHERE r.session_id = s.id) END \
+     FROM auth.sessions s WHERE s.user_id = $1";
 const EVICT: &str = "DELETE FROM auth.sessions s WHERE s.id = ANY($1)";
 
 /// What a new session for a user with these sessions must do first.
@@ -65,28 +71,27 @@ pub fn decide<K: Ord + Clone>(
 fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
     let policy = settings::policy();
     let now = pgrx::datetime::now().into_inner();
-    let rows = Spi::connect_mut(|client| {
+    let query = if policy.needs_token_time() { USER_SESSIONS_WITH_TOKENS } else { USER_SESSIONS };
+    let keyed = Spi::connect_mut(|client| {
         client.update(LOCK_USER, None, &[user_id.into()])?;
         // Not read-only: under READ COMMITTED this takes a new snapshot, taken
         // after the lock above, so it sees what the previous holder committed.
-        let mut rows = Vec::new();
-        for row in client.update(USER_SESSIONS, None, &[user_id.into()])? {
-            rows.push((
-                row.get::<Uuid>(1)?,
-                lookup::tstz(row.get::<TimestampWithTimeZone>(2)?),
-                lookup::tstz(row.get::<TimestampWithTimeZone>(3)?),
-                lookup::utc_wall_clock(row.get::<Timestamp>(4)?),
+        let mut sessions: Vec<([u8; 16], SessionTimes)> = Vec::new();
+        for row in client.update(query, None, &[user_id.into()])? {
+            let Some(id) = row.get::<Uuid>(1)? else { continue };
+            sessions.push((
+                *id,
+                SessionTimes {
+                    created_at: lookup::tstz(row.get::<TimestampWithTimeZone>(2)?),
+                    not_after: lookup::tstz(row.get::<TimestampWithTimeZone>(3)?),
+                    refreshed_at: lookup::utc_wall_clock(row.get::<Timestamp>(4)?),
+                    newest_token_at: lookup::tstz(row.get::<TimestampWithTimeZone>(5)?),
+                },
             ));
         }
-        Ok::<_, pgrx::spi::Error>(rows)
+        Ok::<_, pgrx::spi::Error>(sessions)
     })
     .unwrap_or_else(|e| spi_failed(e));
-    let keyed: Vec<([u8; 16], SessionTimes)> = rows
-        .into_iter()
-        .filter_map(|(id, created, not_after, refreshed)| {
-            id.map(|id| (*id, lookup::complete(Some(id), created, not_after, refreshed, &policy)))
-        })
-        .collect();
     match decide(&keyed, &policy, now, max, strategy) {
         Decision::Insert => {}
         Decision::Reject { valid } => {
@@ -105,6 +110,10 @@ fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
                 .unwrap_or_else(|e| spi_failed(e));
         }
     }
+}
+
+fn spi_failed(e: pgrx::spi::Error) -> ! {
+    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("auth_sessions: enforcing the session limit failed: {e}"));
 }
 
 /// BEFORE INSERT ON auth.sessions FOR EACH ROW.

@@ -19,8 +19,8 @@ fn instant(at: Option<TimestampWithTimeZone>) -> i64 {
 fn reason(session_id: Option<Uuid>, at: Option<TimestampWithTimeZone>) -> Reason {
     let now = instant(at);
     let policy = settings::policy();
-    let times = session_id.and_then(|id| lookup::session_times(id, &policy));
-    validity::decide(times.as_ref(), &policy, now)
+    let row = session_id.and_then(|id| lookup::session(&id, &policy));
+    validity::decide(row.as_ref().map(|r| &r.times), &policy, now)
 }
 
 /// `valid`, `not_found`, `past_not_after`, `past_timebox` or `timed_out`, decided
@@ -55,7 +55,7 @@ fn session_row_validity(
     let now = instant(at);
     let policy = settings::policy();
     let times = lookup::complete(
-        id,
+        id.as_deref(),
         lookup::tstz(created_at),
         lookup::tstz(not_after),
         lookup::utc_wall_clock(refreshed_at),

@@ -207,7 +207,8 @@ RESET auth_sessions.limit_strategy;
 -- The trigger is the one difference from the seed in \d+ auth.sessions.
 SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass AND NOT tgisinternal;
 
--- Privileges: EXECUTE is not granted to PUBLIC on any of these functions.
+-- Privileges: only the three current-session functions (they answer for the
+-- caller's own claims) are executable by PUBLIC.
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute
   FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'auth_sessions')

@@ -1,0 +1,181 @@
+//! The current request's session, for row-level-security policies:
+//! `auth.session_id()`, `auth.current_session_is_valid()` and
+//! `auth.current_session_aal()`.
+//!
+//! A policy written as `USING (auth.current_session_is_valid())` calls the
+//! function once per row. The answer is therefore computed once per snapshot
+//! and reused while nothing it depends on can have changed:
+//!
+//! * the claims (`request.jwt.claims`, `request.jwt.claim.session_id`) and the
+//!   validity settings are compared on every call;
+//! * the statement's snapshot is identified by the backend's transaction,
+//!   subtransaction and the snapshot's xmin, xmax, command id and
+//!   `snapXactCompletionCount`. PostgreSQL bumps that counter whenever any
+//!   transaction ends (on a hot standby, whenever replay ends one), so a
+//!   revocation committed elsewhere always changes the key of the next
+//!   snapshot; the command id and subtransaction change with the caller's own
+//!   writes and rollbacks. A later statement never sees an earlier answer
+//!   unless its snapshot sees exactly the same data.
+//!
+//! Anyone may call these functions: they answer only for the session named in
+//! the caller's own claims, and reveal nothing else.
+
+use crate::claims;
+use crate::lookup::{self, SessionRow};
+use crate::settings;
+use crate::validity::{self, Policy, Reason};
+use pgrx::datum::Uuid;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::cell::RefCell;
+use std::ffi::CStr;
+
+#[derive(Clone, Copy)]
+struct Answer {
+    reason: Reason,
+    aal: Option<pg_sys::Oid>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct SnapshotKey {
+    lxid: u32,
+    subxid: u32,
+    xmin: u32,
+    xmax: u32,
+    curcid: u32,
+    completions: u64,
+}
+
+struct Cached {
+    key: SnapshotKey,
+    per_claim: Option<Vec<u8>>,
+    claims: Option<Vec<u8>>,
+    policy: Policy,
+    answer: Answer,
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
+}
+
+/// The key of the statement's snapshot, or `None` when it must not be cached
+/// (no active snapshot, not an MVCC snapshot, or PostgreSQL 13, which has no
+/// completion counter).
+fn snapshot_key() -> Option<SnapshotKey> {
+    #[cfg(feature = "pg13")]
+    {
+        None
+    }
+    #[cfg(not(feature = "pg13"))]
+    // SAFETY: GetActiveSnapshot is only dereferenced when a snapshot is
+    // active; MyProc is the backend's own PGPROC, valid for its lifetime.
+    unsafe {
+        if !pg_sys::ActiveSnapshotSet() {
+            return None;
+        }
+        let s = &*pg_sys::GetActiveSnapshot();
+        if s.snapshot_type != pg_sys::SnapshotType::SNAPSHOT_MVCC || s.snapXactCompletionCount == 0 {
+            return None;
+        }
+        #[cfg(any(feature = "pg14", feature = "pg15", feature = "pg16"))]
+        let lxid = (*pg_sys::MyProc).lxid;
+        #[cfg(any(feature = "pg17", feature = "pg18"))]
+        let lxid = (*pg_sys::MyProc).vxid.lxid;
+        Some(SnapshotKey {
+            lxid,
+            subxid: pg_sys::GetCurrentSubTransactionId(),
+            xmin: s.xmin.into_inner(),
+            xmax: s.xmax.into_inner(),
+            curcid: s.curcid,
+            completions: s.snapXactCompletionCount,
+        })
+    }
+}
+
+/// The current value of a setting, if it exists (custom settings such as the
+/// claims exist only once something has set them). The slice is only valid
+/// until the setting changes: callers use it within the current call and copy
+/// what they keep.
+fn setting(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: GetConfigOption returns NULL or a NUL-terminated string owned by
+    // the GUC machinery, which nothing can change during this call.
+    unsafe {
+        let p = pg_sys::GetConfigOption(name.as_ptr(), true, false);
+        (!p.is_null()).then(|| CStr::from_ptr(p).to_bytes())
+    }
+}
+
+/// The two settings PostgREST passes claims in: per-claim, then JSON.
+fn claim_settings() -> (Option<&'static [u8]>, Option<&'static [u8]>) {
+    (setting(c"request.jwt.claim.session_id"), setting(c"request.jwt.claims"))
+}
+
+fn claimed_id(per_claim: Option<&[u8]>, claims_json: Option<&[u8]>) -> Option<[u8; 16]> {
+    fn text(b: Option<&[u8]>) -> Option<&str> {
+        b.and_then(|b| std::str::from_utf8(b).ok())
+    }
+    claims::session_id(text(per_claim), text(claims_json))
+}
+
+fn compute(per_claim: Option<&[u8]>, claims_json: Option<&[u8]>, policy: &Policy) -> Answer {
+    let id = claimed_id(per_claim, claims_json);
+    let row: Option<SessionRow> = id.as_ref().and_then(|id| lookup::session(id, policy));
+    let now = pgrx::datetime::now().into_inner();
+    let reason = validity::decide(row.as_ref().map(|r| &r.times), policy, now);
+    Answer { reason, aal: row.filter(|_| reason.is_valid()).and_then(|r| r.aal) }
+}
+
+fn current() -> Answer {
+    let (per_claim, claims_json) = claim_settings();
+    let policy = settings::policy();
+    let Some(key) = snapshot_key() else {
+        return compute(per_claim, claims_json, &policy);
+    };
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(c) = cache.as_ref() {
+            if c.key == key && c.policy == policy && c.per_claim.as_deref() == per_claim && c.claims.as_deref() == claims_json
+            {
+                return c.answer;
+            }
+        }
+        let answer = compute(per_claim, claims_json, &policy);
+        *cache = Some(Cached {
+            key,
+            per_claim: per_claim.map(<[u8]>::to_vec),
+            claims: claims_json.map(<[u8]>::to_vec),
+            policy,
+            answer,
+        });
+        answer
+    })
+}
+
+/// The `session_id` claim of the current request; NULL when absent, empty or
+/// not a uuid.
+#[pg_extern(stable, parallel_safe)]
+fn session_id() -> Option<Uuid> {
+    let (per_claim, claims_json) = claim_settings();
+    claimed_id(per_claim, claims_json).map(Uuid::from_bytes)
+}
+
+/// Whether the current request's session exists and is valid now; false when
+/// there is no usable `session_id` claim.
+#[pg_extern(stable, parallel_safe)]
+fn current_session_is_valid() -> bool {
+    current().reason.is_valid()
+}
+
+/// The stored aal of the current request's session when it is valid, else NULL.
+///
+/// Declared in SQL as returning `auth.aal_level`: an enum value's datum is the
+/// OID of its `pg_enum` row, which is what `auth.sessions.aal` holds and what
+/// this returns unchanged.
+#[pg_extern(sql = r#"
+CREATE FUNCTION auth.current_session_aal() RETURNS auth.aal_level
+    STABLE PARALLEL SAFE
+    LANGUAGE c AS 'MODULE_PATHNAME', 'current_session_aal_wrapper';
+"#)]
+fn current_session_aal() -> Option<pg_sys::Oid> {
+    current().aal
+}
