@@ -52,3 +52,6 @@ pg_test/dump_restore.sh "$OUT/dump"
 
 log "many connections never exceed auth_sessions.max_per_user"
 pg_test/concurrent_limit.sh "$OUT/concurrency"
+
+log "a hot standby gives the same answers and sees revocations after replay"
+pg_test/standby.sh "$DIR/standby"
