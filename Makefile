@@ -3,12 +3,13 @@
 #   make stop     stop that cluster
 #   make test     every test layer (unit, #[pg_test], pg_regress, pg_dump/restore)
 #   make install  build and install into the server that PG_CONFIG names
+#   make bench    release build, 1M-session dataset, timings and ratios side by side
 SHELL := /bin/bash
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: deps build install run stop test test-unit test-pgrx test-regress clean
+.PHONY: deps build install run stop test test-unit test-pgrx test-regress bench clean
 
 deps:
 	@scripts/deps.sh
@@ -37,6 +38,9 @@ test-pgrx: deps
 
 test-regress: deps
 	@scripts/test-regress.sh
+
+bench: deps
+	@bench/bench.sh
 
 clean:
 	-@scripts/run.sh stop

@@ -8,14 +8,17 @@
 //!
 //! * the claims (`request.jwt.claims`, `request.jwt.claim.session_id`) and the
 //!   validity settings are compared on every call;
-//! * the statement's snapshot is identified by the backend's transaction,
-//!   subtransaction and the snapshot's xmin, xmax, command id and
-//!   `snapXactCompletionCount`. PostgreSQL bumps that counter whenever any
-//!   transaction ends (on a hot standby, whenever replay ends one), so a
-//!   revocation committed elsewhere always changes the key of the next
-//!   snapshot; the command id and subtransaction change with the caller's own
-//!   writes and rollbacks. A later statement never sees an earlier answer
-//!   unless its snapshot sees exactly the same data.
+//! * the statement's snapshot is compared by what decides visibility: xmin,
+//!   xmax, the in-progress transaction ids (`xip`, `subxip`), the command id,
+//!   and the backend's transaction and subtransaction. Two snapshots equal in
+//!   all of these see exactly the same rows: ids below xmax and not in progress
+//!   had already ended, and their outcome cannot change. A revocation
+//!   committed elsewhere removes its transaction from the in-progress set (or
+//!   moves xmax) for the next snapshot; the caller's own writes advance the
+//!   command id, and a rollback to a savepoint starts a new subtransaction.
+//!   So a later statement never sees an earlier answer unless its snapshot
+//!   sees exactly the same data. (Active snapshots are copies, whose
+//!   `snapXactCompletionCount` PostgreSQL zeroes, so that counter cannot be used.)
 //!
 //! Anyone may call these functions: they answer only for the session named in
 //! the caller's own claims, and reveal nothing else.
@@ -36,14 +39,19 @@ struct Answer {
     aal: Option<pg_sys::Oid>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// What decides the visibility of rows in a snapshot, for the backend's
+/// current (sub)transaction.
+#[derive(PartialEq, Eq)]
 struct SnapshotKey {
     lxid: u32,
     subxid: u32,
     xmin: u32,
     xmax: u32,
     curcid: u32,
-    completions: u64,
+    suboverflowed: bool,
+    during_recovery: bool,
+    xip: Vec<u32>,
+    subxip: Vec<u32>,
 }
 
 struct Cached {
@@ -58,37 +66,67 @@ thread_local! {
     static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
 }
 
-/// The key of the statement's snapshot, or `None` when it must not be cached
-/// (no active snapshot, not an MVCC snapshot, or PostgreSQL 13, which has no
-/// completion counter).
-fn snapshot_key() -> Option<SnapshotKey> {
-    #[cfg(feature = "pg13")]
-    {
-        None
-    }
-    #[cfg(not(feature = "pg13"))]
-    // SAFETY: GetActiveSnapshot is only dereferenced when a snapshot is
-    // active; MyProc is the backend's own PGPROC, valid for its lifetime.
+/// The statement's snapshot, when it is an MVCC snapshot whose answer may be
+/// cached; `None` otherwise (never cached).
+fn active_snapshot() -> Option<&'static pg_sys::SnapshotData> {
+    // SAFETY: GetActiveSnapshot is only called, and dereferenced, when a
+    // snapshot is active; it stays valid for the duration of this call.
     unsafe {
         if !pg_sys::ActiveSnapshotSet() {
             return None;
         }
         let s = &*pg_sys::GetActiveSnapshot();
-        if s.snapshot_type != pg_sys::SnapshotType::SNAPSHOT_MVCC || s.snapXactCompletionCount == 0 {
-            return None;
-        }
-        #[cfg(any(feature = "pg14", feature = "pg15", feature = "pg16"))]
+        (s.snapshot_type == pg_sys::SnapshotType::SNAPSHOT_MVCC).then_some(s)
+    }
+}
+
+fn xids(p: *const pg_sys::TransactionId, n: i32) -> &'static [pg_sys::TransactionId] {
+    if p.is_null() || n <= 0 {
+        &[]
+    } else {
+        // SAFETY: a snapshot's xip/subxip arrays hold xcnt/subxcnt entries.
+        unsafe { std::slice::from_raw_parts(p, n as usize) }
+    }
+}
+
+fn own_transaction() -> (u32, u32) {
+    // SAFETY: MyProc is the backend's own PGPROC, valid for its lifetime.
+    unsafe {
+        #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16"))]
         let lxid = (*pg_sys::MyProc).lxid;
         #[cfg(any(feature = "pg17", feature = "pg18"))]
         let lxid = (*pg_sys::MyProc).vxid.lxid;
-        Some(SnapshotKey {
+        (lxid, pg_sys::GetCurrentSubTransactionId())
+    }
+}
+
+impl SnapshotKey {
+    fn matches(&self, s: &pg_sys::SnapshotData) -> bool {
+        let (lxid, subxid) = own_transaction();
+        self.lxid == lxid
+            && self.subxid == subxid
+            && self.xmin == s.xmin.into_inner()
+            && self.xmax == s.xmax.into_inner()
+            && self.curcid == s.curcid
+            && self.suboverflowed == s.suboverflowed
+            && self.during_recovery == s.takenDuringRecovery
+            && xids(s.xip, s.xcnt as i32).iter().map(|x| x.into_inner()).eq(self.xip.iter().copied())
+            && xids(s.subxip, s.subxcnt).iter().map(|x| x.into_inner()).eq(self.subxip.iter().copied())
+    }
+
+    fn of(s: &pg_sys::SnapshotData) -> SnapshotKey {
+        let (lxid, subxid) = own_transaction();
+        SnapshotKey {
             lxid,
-            subxid: pg_sys::GetCurrentSubTransactionId(),
+            subxid,
             xmin: s.xmin.into_inner(),
             xmax: s.xmax.into_inner(),
             curcid: s.curcid,
-            completions: s.snapXactCompletionCount,
-        })
+            suboverflowed: s.suboverflowed,
+            during_recovery: s.takenDuringRecovery,
+            xip: xids(s.xip, s.xcnt as i32).iter().map(|x| x.into_inner()).collect(),
+            subxip: xids(s.subxip, s.subxcnt).iter().map(|x| x.into_inner()).collect(),
+        }
     }
 }
 
@@ -128,20 +166,23 @@ fn compute(per_claim: Option<&[u8]>, claims_json: Option<&[u8]>, policy: &Policy
 fn current() -> Answer {
     let (per_claim, claims_json) = claim_settings();
     let policy = settings::policy();
-    let Some(key) = snapshot_key() else {
+    let Some(snapshot) = active_snapshot() else {
         return compute(per_claim, claims_json, &policy);
     };
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(c) = cache.as_ref() {
-            if c.key == key && c.policy == policy && c.per_claim.as_deref() == per_claim && c.claims.as_deref() == claims_json
+            if c.policy == policy
+                && c.per_claim.as_deref() == per_claim
+                && c.claims.as_deref() == claims_json
+                && c.key.matches(snapshot)
             {
                 return c.answer;
             }
         }
         let answer = compute(per_claim, claims_json, &policy);
         *cache = Some(Cached {
-            key,
+            key: SnapshotKey::of(snapshot),
             per_claim: per_claim.map(<[u8]>::to_vec),
             claims: claims_json.map(<[u8]>::to_vec),
             policy,

@@ -7,6 +7,7 @@ mod claims;
 mod current;
 mod limits;
 mod lookup;
+mod planner;
 mod sessions;
 mod settings;
 pub mod validity;
@@ -25,6 +26,7 @@ pgrx::extension_sql_file!("../sql/lifecycle.sql", name = "lifecycle", finalize);
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
     lookup::register();
+    planner::register();
 }
 
 #[cfg(feature = "pg_test")]

@@ -1,8 +1,10 @@
 //! The extension's settings (GUCs): one place that says what they are, their
 //! units and bounds, and how they turn into the rules the rest of the crate uses.
 //!
-//! All are `PGC_SUSET`: only superusers (or roles granted `SET` on them) may
-//! change them, so no ordinary role can loosen validity inside its own session.
+//! The validity and limit settings are `PGC_SUSET`: only superusers (or roles
+//! granted `SET` on them) may change them, so no ordinary role can loosen
+//! validity inside its own session. `hoist_current_session` only changes how
+//! often a function runs, not its answers, so anyone may set it.
 //! Durations are integer settings in seconds, so PostgreSQL parses units
 //! (`'8h'`, `'30min'`, `'1d'`, `'90s'`; a bare number is seconds) and rejects
 //! negative or malformed values with SQLSTATE 22023 when they are set.
@@ -33,6 +35,7 @@ static TIMEBOX: GucSetting<i32> = GucSetting::<i32>::new(0);
 static INACTIVITY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 static MAX_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(0);
 static LIMIT_STRATEGY: GucSetting<LimitStrategy> = GucSetting::<LimitStrategy>::new(LimitStrategy::EvictOldest);
+static HOIST_CURRENT_SESSION: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 /// Seconds (as the settings hold them) to microseconds (as validity uses them).
 pub const fn seconds_to_micros(seconds: i32) -> Micros {
@@ -53,6 +56,12 @@ pub fn session_limit() -> Option<(u32, LimitStrategy)> {
         n if n > 0 => Some((n as u32, LIMIT_STRATEGY.get())),
         _ => None,
     }
+}
+
+/// Whether the planner hook evaluates current-session calls in security quals
+/// once per statement (see planner.rs).
+pub fn hoist_current_session() -> bool {
+    HOIST_CURRENT_SESSION.get()
 }
 
 /// Registers the settings; called once from `_PG_init`.
@@ -95,6 +104,15 @@ pub fn register() {
           reject refuses the new session with SQLSTATE 53400.",
         &LIMIT_STRATEGY,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    // Only how often a function runs, never what it answers: anyone may set it.
+    GucRegistry::define_bool_guc(
+        c"auth_sessions.hoist_current_session",
+        c"Evaluate auth.current_session_is_valid(), current_session_aal() and session_id() once per statement in row-level-security policies.",
+        c"Rewrites such calls in policy quals as (SELECT ...) InitPlans when planning. Turning it off only makes policies slower.",
+        &HOIST_CURRENT_SESSION,
+        GucContext::Userset,
         GucFlags::default(),
     );
     reserve_prefix();

@@ -133,6 +133,43 @@ SELECT set_config('request.jwt.claims', '{"session_id":"ffffffff-0000-4000-8000-
 SELECT count(*) FROM public.notes;
 COMMIT;
 
+-- The calls are evaluated once per statement (an InitPlan), as a hand-written
+-- (SELECT ...) would be; with the hook off they run per row, same answers.
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"session_id":"b0000000-0000-4000-8000-00000000000b"}', true) IS NOT NULL AS claims_set;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM public.notes;
+SELECT count(*) FROM public.notes;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM (SELECT id FROM public.notes WHERE id > 10) n;
+SELECT count(*) FROM (SELECT id FROM public.notes WHERE id > 10) n;
+SET LOCAL auth_sessions.hoist_current_session = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM public.notes;
+SELECT count(*) FROM public.notes;
+COMMIT;
+-- A call where the rewrite does not reach (inside CASE) stays per row, correct.
+CREATE POLICY notes_case ON public.notes FOR SELECT
+    USING (CASE WHEN id > 0 THEN auth.current_session_is_valid() ELSE false END);
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"session_id":"b0000000-0000-4000-8000-00000000000b"}', true) IS NOT NULL AS claims_set;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM public.notes;
+SELECT count(*) FROM public.notes;
+COMMIT;
+DROP POLICY notes_case ON public.notes;
+-- A prepared statement's plan is reused, but the InitPlan runs per execution:
+-- a revocation between two executions is seen by the second.
+SET ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"session_id":"b0000000-0000-4000-8000-00000000000b"}', false) IS NOT NULL AS claims_set;
+PREPARE visible AS SELECT count(*) FROM public.notes;
+EXECUTE visible;
+RESET ROLE;
+SELECT auth.revoke_session('b0000000-0000-4000-8000-00000000000b');
+SET ROLE authenticated;
+EXECUTE visible;
+RESET ROLE;
+DEALLOCATE visible;
+RESET request.jwt.claims;
+
 DROP TABLE public.notes;
 DROP EXTENSION auth_sessions;
 DROP SCHEMA auth;

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make bench: a release build, a throwaway cluster, the 1M-session dataset,
+# and the timings of each variant side by side with its ratio to the baseline
+# the issue names. It reports; it does not fail on a number.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+
+PORT=${BENCH_PORT:-54320}
+SOCK=/tmp/auth_sessions_bench.$PORT
+DIR=$(pg_usable_dir "$PWD/target/bench_cluster" "/tmp/auth_sessions_bench_cluster.$PORT")
+DB=auth_sessions_bench
+psql() { "$(pg_bindir)/psql" -X -q -h "$SOCK" -p "$PORT" -U postgres "$@"; }
+
+log "building and installing the extension (release)"
+PROFILE=release install_extension
+log "starting a throwaway cluster in $DIR/data"
+# Parallel query off: on a 2-core machine it only adds noise to the ratios.
+cluster_start "$DIR/data" "$SOCK" "$PORT" shared_buffers=1GB work_mem=64MB max_parallel_workers_per_gather=0 \
+    checkpoint_timeout=30min max_wal_size=8GB
+trap 'cluster_stop "$DIR/data"' EXIT
+psql -d postgres -c "CREATE DATABASE $DB"
+log "loading the dataset (1M sessions, 100k users, 1M refresh tokens)"
+psql -d "$DB" -f bench/dataset.sql
+psql -d "$DB" -f bench/variants.sql
+log "measuring (best of several runs each)"
+psql -d "$DB" -f bench/measure.sql
