@@ -31,3 +31,28 @@ SELECT auth.create_session('00000000-0000-4000-8000-000000000001', user_agent =>
 SELECT auth.revoke_user_sessions('00000000-0000-4000-8000-000000000001', 'others',
        (SELECT id FROM auth.sessions WHERE user_agent = 'tablet')) AS revoked;
 SELECT user_agent, validity FROM auth.user_sessions('00000000-0000-4000-8000-000000000001');
+\echo '--- row-level security: a table only a live session can read, queried as PostgREST does:'
+RESET auth_sessions.max_per_user;
+RESET auth_sessions.limit_strategy;
+DO $$ BEGIN CREATE ROLE authenticated NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE TABLE public.notes (id int PRIMARY KEY, body text);
+INSERT INTO public.notes VALUES (1, 'hello'), (2, 'world');
+ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY live_session ON public.notes FOR SELECT TO authenticated USING (auth.current_session_is_valid());
+GRANT SELECT ON public.notes TO authenticated;
+SELECT set_config('demo.session', (SELECT id::text FROM auth.sessions WHERE user_agent = 'tablet'), false) IS NULL AS no_session;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', json_build_object('role', 'authenticated', 'session_id', current_setting('demo.session'))::text, true) IS NULL AS unset;
+SELECT auth.session_id(), auth.current_session_is_valid(), auth.current_session_aal();
+SELECT * FROM public.notes;
+\echo '--- the policy call is evaluated once per statement (an InitPlan), not per row:'
+EXPLAIN (COSTS OFF) SELECT * FROM public.notes;
+COMMIT;
+\echo '--- logout; the same (unexpired) token sees nothing at its next request:'
+SELECT auth.revoke_session(current_setting('demo.session')::uuid);
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', json_build_object('role', 'authenticated', 'session_id', current_setting('demo.session'))::text, true) IS NULL AS unset;
+SELECT count(*) AS visible FROM public.notes;
+COMMIT;
