@@ -6,9 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
-PORT=${BENCH_PORT:-54320}
-SOCK=/tmp/auth_sessions_bench.$PORT
-DIR=$(pg_usable_dir "$PWD/target/bench_cluster" "/tmp/auth_sessions_bench_cluster.$PORT")
+throwaway bench "${BENCH_PORT:-54320}"
 DB=auth_sessions_bench
 psql() { "$(pg_bindir)/psql" -X -q -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 

@@ -60,6 +60,15 @@ pg_usable_dir() {
     fi
 }
 
+# throwaway NAME PORT: sets PORT, SOCK (a short unix-socket directory) and
+# DIR (under target/, or under /tmp when the postgres user cannot reach the
+# checkout) for the throwaway cluster called NAME.
+throwaway() {
+    PORT=$2
+    SOCK=/tmp/auth_sessions_$1.$PORT
+    DIR=$(pg_usable_dir "$PWD/target/$1" "/tmp/auth_sessions_$1_cluster.$PORT")
+}
+
 # Install the extension (built in the dev profile unless PROFILE=release)
 # into the server that $PG_CONFIG names.
 install_extension() {

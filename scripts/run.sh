@@ -5,9 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
-PORT=${RUN_PORT:-54316}
-SOCK=/tmp/auth_sessions_run.$PORT
-DIR=$(pg_usable_dir "$PWD/target/run" "/tmp/auth_sessions_run.$PORT")
+throwaway run "${RUN_PORT:-54316}"
 DB=auth_sessions_demo
 psql() { "$(pg_bindir)/psql" -X -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 

@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
-PORT=${TEST_PORT:-54315}
-SOCK=/tmp/auth_sessions_test.$PORT
-DIR=$(pg_usable_dir "$PWD/target/pg_test_cluster" "/tmp/auth_sessions_test_cluster.$PORT")
+throwaway test "${TEST_PORT:-54315}"
 OUT=$PWD/target/pg_regress
 OUT_ISO=$PWD/target/pg_isolation
 BIN=$(pg_bindir)

@@ -110,6 +110,28 @@ pub fn decide(session: Option<&SessionTimes>, policy: &Policy, now: Micros) -> R
     Reason::Valid
 }
 
+/// The instant a session became (or will become) invalid: the earliest of
+/// its deadlines under the rules in force; `None` when no rule can ever make
+/// it invalid. `decide` says invalid exactly when `now` is later than this.
+pub fn invalid_since(s: &SessionTimes, policy: &Policy) -> Option<Micros> {
+    let not_after = s.not_after;
+    let timebox = (policy.timebox > 0).then(|| match s.created_at {
+        Some(created) => created.saturating_add(policy.timebox),
+        None => Micros::MIN,
+    });
+    let inactivity = (policy.inactivity_timeout > 0).then(|| match last_refreshed(s) {
+        Some(last) => last.saturating_add(policy.inactivity_timeout),
+        None => Micros::MIN,
+    });
+    [not_after, timebox, inactivity].into_iter().flatten().min()
+}
+
+/// Whether pruning may delete the session: invalid for longer than `grace`
+/// (strictly, like every rule here).
+pub fn prunable(s: &SessionTimes, policy: &Policy, now: Micros, grace: Micros) -> bool {
+    invalid_since(s, policy).is_some_and(|since| now > since.saturating_add(grace))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +226,44 @@ mod tests {
         assert_eq!(decide(Some(&s), &it, T0), Reason::TimedOut);
         let refreshed = SessionTimes { refreshed_at: Some(T0), ..s };
         assert_eq!(decide(Some(&refreshed), &it, T0 + H), Reason::Valid);
+    }
+
+    #[test]
+    fn invalid_since_agrees_with_decide() {
+        let policies = [
+            Policy::default(),
+            Policy { timebox: 8 * H, ..Default::default() },
+            Policy { inactivity_timeout: H, ..Default::default() },
+            Policy { timebox: 8 * H, inactivity_timeout: H },
+        ];
+        let sessions = [
+            session(T0),
+            SessionTimes { not_after: Some(T0 + 2 * H), ..session(T0) },
+            SessionTimes { refreshed_at: Some(T0 + 3 * H), ..session(T0) },
+            SessionTimes { newest_token_at: Some(T0 + 30 * 60_000_000), ..session(T0) },
+            SessionTimes::default(),
+        ];
+        for p in &policies {
+            for s in &sessions {
+                for now in [T0 - H, T0, T0 + H, T0 + H + 1, T0 + 2 * H + 1, T0 + 4 * H + 1, T0 + 8 * H + 1] {
+                    let invalid = !decide(Some(s), p, now).is_valid();
+                    let by_since = invalid_since(s, p).is_some_and(|since| now > since);
+                    assert_eq!(invalid, by_since, "{s:?} {p:?} at {now}");
+                    assert_eq!(prunable(s, p, now, 0), invalid);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grace_is_strict_and_counts_from_the_first_deadline() {
+        let p = Policy { timebox: 8 * H, inactivity_timeout: H };
+        let s = session(T0); // timed out at T0 + 1h, past its timebox at T0 + 8h
+        assert_eq!(invalid_since(&s, &p), Some(T0 + H));
+        assert!(!prunable(&s, &p, T0 + 3 * H, 2 * H));
+        assert!(prunable(&s, &p, T0 + 3 * H + 1, 2 * H));
+        assert_eq!(invalid_since(&s, &Policy::default()), None);
+        assert!(!prunable(&s, &Policy::default(), i64::MAX, 0));
     }
 
     #[test]
