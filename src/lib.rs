@@ -8,6 +8,7 @@ mod current;
 mod limits;
 mod lookup;
 mod planner;
+mod prune;
 mod sessions;
 mod settings;
 pub mod validity;

@@ -45,7 +45,7 @@ fn session_is_valid(
 /// Validity of a row already at hand, for queries over many sessions:
 /// `WHERE auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at) = 'valid'`.
 #[pg_extern(stable, parallel_safe)]
-fn session_row_validity(
+pub fn session_row_validity(
     id: Option<Uuid>,
     created_at: Option<TimestampWithTimeZone>,
     not_after: Option<TimestampWithTimeZone>,

@@ -1,0 +1,121 @@
+-- Pruning: what may go (invalid for longer than the grace, strictly), batch
+-- bounds, the sweep's cursor, refresh tokens, the procedure, the statistics
+-- and the error code of every rejected input.
+\set HIDE_TABLEAM off
+\set HIDE_TOAST_COMPRESSION off
+\set SHOW_CONTEXT never
+SET TimeZone = 'UTC';
+CREATE EXTENSION auth_sessions;
+INSERT INTO auth.users (id) VALUES ('00000000-0000-4000-8000-000000000001');
+
+-- Sessions whose deadlines sit exactly on a grace boundary, relative to the
+-- transaction's now(); each check runs in one transaction and rolls back.
+CREATE FUNCTION pg_temp.fixtures() RETURNS void LANGUAGE sql AS $$
+INSERT INTO auth.sessions (id, user_id, created_at, updated_at, not_after, refreshed_at, aal)
+SELECT v.id::uuid, '00000000-0000-4000-8000-000000000001', now() - v.age, now(), now() + v.not_after,
+       (now() + v.refreshed) AT TIME ZONE 'UTC', 'aal1'
+  FROM (VALUES
+    ('a0000000-0000-4000-8000-000000000001', interval '1 hour', interval '-10 minutes', NULL::interval),
+    ('a0000000-0000-4000-8000-000000000002', interval '1 hour', interval '-10 minutes' + interval '1 microsecond', NULL),
+    ('a0000000-0000-4000-8000-000000000003', interval '1 hour', interval '1 hour', interval '0'),
+    ('b0000000-0000-4000-8000-000000000001', interval '3 hours', NULL, interval '-70 minutes'),
+    ('b0000000-0000-4000-8000-000000000002', interval '3 hours', NULL, interval '-20 minutes'))
+    AS v(id, age, not_after, refreshed)
+$$;
+-- a1 has been past not_after for exactly 10 minutes, a2 for 1us less: with a
+-- grace of 10 minutes neither goes (strict); with 1us less, a1 goes.
+BEGIN;
+SELECT pg_temp.fixtures();
+SELECT auth.prune_sessions(100, '10 minutes') AS deleted;
+SELECT auth.prune_sessions(100, '10 minutes' - interval '1 microsecond') AS deleted;
+SELECT id FROM auth.sessions ORDER BY id;
+SELECT auth.prune_sessions(100) AS deleted;
+SELECT id FROM auth.sessions ORDER BY id;
+ROLLBACK;
+-- Idle sessions need the rule configured; then the sweep finds them: b1 has
+-- been idle 70 minutes, b2 20 minutes.
+SET auth_sessions.inactivity_timeout = '1h';
+BEGIN;
+SELECT pg_temp.fixtures();
+SELECT id, auth.session_validity(id) FROM auth.sessions ORDER BY id;
+SELECT auth.prune_sessions(100, '10 minutes') AS deleted;
+SELECT id FROM auth.sessions ORDER BY id;
+SELECT auth.prune_sessions(100, '9 minutes') AS deleted;
+SELECT id FROM auth.sessions ORDER BY id;
+ROLLBACK;
+-- The batch size bounds each call.
+BEGIN;
+SELECT pg_temp.fixtures();
+SELECT auth.prune_sessions(1) AS first, auth.prune_sessions(1) AS second, auth.prune_sessions(1) AS third,
+       auth.prune_sessions(1) AS fourth;
+SELECT id FROM auth.sessions ORDER BY id;
+ROLLBACK;
+RESET auth_sessions.inactivity_timeout;
+
+-- The sweep is resumable: a call examines at most 10 rows per batch row and
+-- records where it stopped; at the end of the table it wraps around.
+INSERT INTO auth.sessions (id, user_id, created_at)
+SELECT ('c0000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, '00000000-0000-4000-8000-000000000001',
+       now() - interval '2 days'
+  FROM generate_series(1, 25) n;
+SET auth_sessions.timebox = '1d';
+UPDATE auth.prune_state SET session_cursor = NULL, session_sweeps = 0;
+SELECT auth.prune_sessions(1) AS deleted;
+SELECT session_cursor, session_sweeps FROM auth.prune_state;
+SELECT auth.prune_sessions(1) AS deleted;
+SELECT session_cursor, session_sweeps FROM auth.prune_state;
+SELECT * FROM auth.prune_step(1000);
+SELECT session_cursor, session_sweeps FROM auth.prune_state;
+SELECT count(*) AS left FROM auth.sessions;
+RESET auth_sessions.timebox;
+
+-- Revoked refresh tokens older than the grace go; live or recent ones stay.
+INSERT INTO auth.sessions (id, user_id, created_at) VALUES
+    ('d0000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000001', now());
+INSERT INTO auth.refresh_tokens (token, session_id, revoked, updated_at) VALUES
+    ('old-revoked', 'd0000000-0000-4000-8000-000000000001', true, now() - interval '2 days'),
+    ('old-live', 'd0000000-0000-4000-8000-000000000001', false, now() - interval '2 days'),
+    ('new-revoked', 'd0000000-0000-4000-8000-000000000001', true, now() - interval '1 hour');
+SELECT auth.prune_refresh_tokens() AS deleted;
+SELECT token FROM auth.refresh_tokens ORDER BY token;
+SELECT auth.prune_refresh_tokens(10, '30 minutes') AS deleted;
+SELECT token FROM auth.refresh_tokens ORDER BY token;
+
+-- The procedure runs batches until nothing is left and reports what it removed.
+INSERT INTO auth.sessions (id, user_id, created_at, not_after)
+SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', now() - interval '1 day', now() - interval '1 hour'
+  FROM generate_series(1, 250);
+CALL auth.prune_expired_sessions(batch_size => 100);
+CALL auth.prune_expired_sessions();
+SELECT auth.session_stats() -> 'prune_backlog' AS backlog,
+       auth.session_stats() -> 'sessions' -> 'valid' -> 'total' AS valid,
+       auth.session_stats() ? 'worker' AS reports_worker;
+
+-- Rejected input: 22004 for NULLs, 22023 for a non-positive batch or a negative grace.
+SELECT auth.prune_sessions(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.prune_sessions(0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.prune_sessions(10, '-1 second');
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.prune_sessions(10, NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.prune_refresh_tokens(-5);
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.prune_sessions(10, 'soon');
+\echo :LAST_ERROR_SQLSTATE
+CALL auth.prune_expired_sessions(time_budget => '-1 minute');
+\echo :LAST_ERROR_SQLSTATE
+CALL auth.prune_expired_sessions(time_budget => NULL);
+\echo :LAST_ERROR_SQLSTATE
+CALL auth.prune_expired_sessions(batch_size => 0);
+\echo :LAST_ERROR_SQLSTATE
+
+-- Privileges: none of this is for PUBLIC.
+SELECT p.oid::regprocedure AS routine, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute
+  FROM pg_proc p
+ WHERE p.pronamespace = 'auth'::regnamespace AND (p.proname LIKE 'prune%' OR p.proname = 'session_stats')
+ ORDER BY 1::text;
+
+DROP EXTENSION auth_sessions;
+DROP SCHEMA auth;

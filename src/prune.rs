@@ -1,0 +1,331 @@
+//! Pruning: deleting sessions that have been invalid for longer than a grace
+//! period, and revoked refresh tokens, in batches whose cost is bounded by the
+//! batch size (not the table size) and that never wait on a row lock.
+//!
+//! One batch of sessions:
+//!
+//! 1. sessions past `not_after` (by more than the grace) come straight from
+//!    `sessions_not_after_idx`, oldest first, locked `FOR UPDATE SKIP LOCKED`;
+//! 2. when a timebox or an inactivity timeout is configured, a resumable
+//!    sweep walks `sessions_pkey` from a cursor kept in `auth.prune_state`,
+//!    examining at most ten rows per row the batch may delete, and picks the
+//!    sessions `validity::prunable` says may go; they are then locked
+//!    `SKIP LOCKED` and checked again on the locked (latest) version, so a
+//!    refresh that committed meanwhile saves its session;
+//! 3. a session whose refresh tokens or amr claims are locked by someone else
+//!    is left for a later batch, so the cascade never waits either;
+//! 4. what is left is deleted in one statement (children go by cascade).
+//!
+//! Revoked refresh tokens older than their grace are found by a second sweep,
+//! over `refresh_tokens_updated_at_idx`, with the same bounds. A concurrent
+//! pruner that finds the cursor row locked skips the sweeps (and still does
+//! the `not_after` part), so two pruners never wait for each other.
+
+use crate::lookup;
+use crate::sessions::session_row_validity;
+use crate::settings;
+use crate::validity::{self, Micros, Policy, SessionTimes};
+use pgrx::datum::{Interval, Timestamp, TimestampWithTimeZone, Uuid};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use std::collections::HashSet;
+
+/// How many rows a sweep may examine for each row the batch may delete.
+const SWEEP_ROWS_PER_ROW: i64 = 10;
+
+const PAST_NOT_AFTER: &str = "SELECT s.id FROM auth.sessions s WHERE s.not_after < $1 \
+     ORDER BY s.not_after LIMIT $2 FOR UPDATE SKIP LOCKED";
+const LOCK_CURSORS: &str =
+    "SELECT p.session_cursor, p.token_cursor FROM auth.prune_state p FOR UPDATE SKIP LOCKED";
+const SWEEP_FROM_START: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
+     FROM auth.sessions s ORDER BY s.id LIMIT $1";
+const SWEEP_AFTER: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
+     FROM auth.sessions s WHERE s.id > $2 ORDER BY s.id LIMIT $1";
+const LOCK_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
+     FROM auth.sessions s WHERE s.id = ANY($1) FOR UPDATE SKIP LOCKED";
+const SAVE_SESSION_CURSOR: &str = "UPDATE auth.prune_state \
+     SET session_cursor = $1, session_sweeps = session_sweeps + $2::int";
+const TOKEN_CHILDREN: &str = "SELECT r.id::text, r.session_id FROM auth.refresh_tokens r WHERE r.session_id = ANY($1)";
+const TOKEN_CHILDREN_LOCKED: &str =
+    "SELECT r.id::text FROM auth.refresh_tokens r WHERE r.session_id = ANY($1) FOR UPDATE SKIP LOCKED";
+const CLAIM_CHILDREN: &str = "SELECT c.id::text, c.session_id FROM auth.mfa_amr_claims c WHERE c.session_id = ANY($1)";
+const CLAIM_CHILDREN_LOCKED: &str =
+    "SELECT c.id::text FROM auth.mfa_amr_claims c WHERE c.session_id = ANY($1) FOR UPDATE SKIP LOCKED";
+const DELETE_SESSIONS: &str = "DELETE FROM auth.sessions s WHERE s.id = ANY($1)";
+const TOKENS_FROM_START: &str = "SELECT r.id, r.revoked, r.updated_at FROM auth.refresh_tokens r \
+     WHERE r.updated_at < $1 ORDER BY r.updated_at LIMIT $2";
+const TOKENS_AFTER: &str = "SELECT r.id, r.revoked, r.updated_at FROM auth.refresh_tokens r \
+     WHERE r.updated_at < $1 AND r.updated_at > $3 ORDER BY r.updated_at LIMIT $2";
+const DELETE_TOKENS: &str = "DELETE FROM auth.refresh_tokens r WHERE r.id IN \
+     (SELECT l.id FROM auth.refresh_tokens l WHERE l.id = ANY($1) AND l.revoked AND l.updated_at < $2 \
+      FOR UPDATE SKIP LOCKED)";
+const SAVE_TOKEN_CURSOR: &str = "UPDATE auth.prune_state \
+     SET token_cursor = $1, token_sweeps = token_sweeps + $2::int";
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Step {
+    pub sessions: i64,
+    pub tokens: i64,
+    /// The sessions sweep reached the end of the table in this batch (or no
+    /// rule needs a sweep): together with the earlier batches since the
+    /// cursor was reset, every session has been looked at.
+    pub sessions_swept: bool,
+    pub tokens_swept: bool,
+}
+
+fn bad(code: PgSqlErrorCode, message: &'static str) -> ! {
+    ereport!(ERROR, code, message);
+}
+
+fn spi_failed(e: pgrx::spi::Error) -> ! {
+    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("auth_sessions: pruning failed: {e}"));
+}
+
+/// Validated arguments: a positive batch size and a non-negative grace.
+pub fn batch_size(n: Option<i32>) -> i64 {
+    match n {
+        None => bad(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "batch_size must not be NULL"),
+        Some(n) if n <= 0 => bad(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "batch_size must be positive"),
+        Some(n) => n as i64,
+    }
+}
+
+pub fn grace(g: Option<Interval>) -> Micros {
+    match g {
+        None => bad(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "grace must not be NULL"),
+        Some(g) if g.as_micros() < 0 => bad(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "grace must not be negative"),
+        Some(g) => g.as_micros().min(i64::MAX as i128) as Micros,
+    }
+}
+
+/// Pruning writes: refuse it on a standby with the read-only error.
+fn require_primary() {
+    // SAFETY: reads shared recovery state.
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            "cannot prune sessions during recovery",
+            "auth_sessions::prune",
+        )
+        .set_hint("Prune on the primary; a standby receives the deletions by replication.")
+        .report(PgLogLevel::ERROR);
+    }
+}
+
+/// `now - grace` as a timestamptz argument (−infinity when out of range).
+fn cutoff(now: Micros, grace: Micros) -> TimestampWithTimeZone {
+    TimestampWithTimeZone::try_from(now.saturating_sub(grace))
+        .unwrap_or_else(|_| TimestampWithTimeZone::negative_infinity())
+}
+
+fn times(row: &pgrx::spi::SpiHeapTupleData) -> Result<Option<([u8; 16], SessionTimes)>, pgrx::spi::Error> {
+    let Some(id) = row.get::<Uuid>(1)? else { return Ok(None) };
+    Ok(Some((
+        *id,
+        SessionTimes {
+            created_at: lookup::tstz(row.get::<TimestampWithTimeZone>(2)?),
+            not_after: lookup::tstz(row.get::<TimestampWithTimeZone>(3)?),
+            refreshed_at: lookup::utc_wall_clock(row.get::<Timestamp>(4)?),
+            newest_token_at: None,
+        },
+    )))
+}
+
+fn prunable(id: &[u8; 16], t: &SessionTimes, policy: &Policy, now: Micros, grace: Micros) -> bool {
+    let t = lookup::complete(Some(id), t.created_at, t.not_after, t.refreshed_at, policy);
+    validity::prunable(&t, policy, now, grace)
+}
+
+fn uuids(ids: &[[u8; 16]]) -> Vec<Uuid> {
+    ids.iter().map(|b| Uuid::from_bytes(*b)).collect()
+}
+
+/// Sessions with a child row (`all`) this transaction could not lock (`locked`).
+fn with_locked_children(client: &mut SpiClient<'_>, ids: &[[u8; 16]], all: &str, locked: &str) -> Result<HashSet<[u8; 16]>, pgrx::spi::Error> {
+    let mut got = HashSet::new();
+    for row in client.update(locked, None, &[uuids(ids).into()])? {
+        if let Some(k) = row.get::<String>(1)? {
+            got.insert(k);
+        }
+    }
+    let mut blocked = HashSet::new();
+    for row in client.update(all, None, &[uuids(ids).into()])? {
+        if let (Some(k), Some(s)) = (row.get::<String>(1)?, row.get::<Uuid>(2)?) {
+            if !got.contains(&k) {
+                blocked.insert(*s);
+            }
+        }
+    }
+    Ok(blocked)
+}
+
+/// One batch of sessions, in the current transaction.
+pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
+    require_primary();
+    let policy = settings::policy();
+    let now = pgrx::datetime::now().into_inner();
+    let sweep_needed = policy.timebox > 0 || policy.inactivity_timeout > 0;
+    Spi::connect_mut(|client| {
+        // 1. Past not_after, through sessions_not_after_idx.
+        let mut doomed: Vec<[u8; 16]> = Vec::new();
+        for row in client.update(PAST_NOT_AFTER, None, &[cutoff(now, grace).into(), batch.into()])? {
+            if let Some(id) = row.get::<Uuid>(1)? {
+                doomed.push(*id);
+            }
+        }
+        // 2. The sweep, when a rule needs it and no other pruner holds the cursor.
+        let mut swept = !sweep_needed;
+        if sweep_needed && (doomed.len() as i64) < batch {
+            let cursor = client.update(LOCK_CURSORS, None, &[])?;
+            if !cursor.is_empty() {
+                let cursor: Option<Uuid> = cursor.first().get(1)?;
+                let scan = batch * SWEEP_ROWS_PER_ROW;
+                let rows = match cursor {
+                    None => client.update(SWEEP_FROM_START, None, &[scan.into()])?,
+                    Some(c) => client.update(SWEEP_AFTER, None, &[scan.into(), c.into()])?,
+                };
+                let scanned = rows.len() as i64;
+                let mut last: Option<[u8; 16]> = None;
+                let mut picked: Vec<[u8; 16]> = Vec::new();
+                let room = batch as usize - doomed.len();
+                let already: HashSet<[u8; 16]> = doomed.iter().copied().collect();
+                for row in rows {
+                    let Some((id, t)) = times(&row)? else { continue };
+                    last = Some(id);
+                    if !already.contains(&id) && prunable(&id, &t, &policy, now, grace) {
+                        picked.push(id);
+                        if picked.len() == room {
+                            break;
+                        }
+                    }
+                }
+                // Stopped early with a full batch: resume after the last row
+                // taken. Fewer rows than asked: the end of the table; wrap.
+                let wrapped = picked.len() < room && scanned < scan;
+                swept = wrapped;
+                let next: Option<Uuid> = if wrapped { None } else { last.map(Uuid::from_bytes) };
+                client.update(SAVE_SESSION_CURSOR, None, &[next.into(), (wrapped as i32).into()])?;
+                if !picked.is_empty() {
+                    for row in client.update(LOCK_SESSIONS, None, &[uuids(&picked).into()])? {
+                        if let Some((id, t)) = times(&row)? {
+                            if prunable(&id, &t, &policy, now, grace) {
+                                doomed.push(id);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok((0, swept));
+        }
+        // 3. Leave sessions whose children someone else has locked.
+        let mut blocked = with_locked_children(client, &doomed, TOKEN_CHILDREN, TOKEN_CHILDREN_LOCKED)?;
+        blocked.extend(with_locked_children(client, &doomed, CLAIM_CHILDREN, CLAIM_CHILDREN_LOCKED)?);
+        doomed.retain(|id| !blocked.contains(id));
+        if doomed.is_empty() {
+            return Ok((0, swept));
+        }
+        // 4. Delete; refresh tokens and amr claims go by cascade.
+        let deleted = client.update(DELETE_SESSIONS, None, &[uuids(&doomed).into()])?.len() as i64;
+        Ok::<_, pgrx::spi::Error>((deleted, swept))
+    })
+    .unwrap_or_else(|e| spi_failed(e))
+}
+
+/// One batch of revoked refresh tokens older than `grace`.
+pub fn tokens_batch(batch: i64, grace: Micros) -> (i64, bool) {
+    require_primary();
+    let now = pgrx::datetime::now().into_inner();
+    let before = cutoff(now, grace);
+    Spi::connect_mut(|client| {
+        let cursor = client.update(LOCK_CURSORS, None, &[])?;
+        if cursor.is_empty() {
+            return Ok((0, false));
+        }
+        let cursor: Option<TimestampWithTimeZone> = cursor.first().get(2)?;
+        let scan = batch * SWEEP_ROWS_PER_ROW;
+        let rows = match cursor {
+            None => client.update(TOKENS_FROM_START, None, &[before.into(), scan.into()])?,
+            Some(c) => client.update(TOKENS_AFTER, None, &[before.into(), scan.into(), c.into()])?,
+        };
+        let scanned = rows.len() as i64;
+        let mut last: Option<TimestampWithTimeZone> = None;
+        let mut revoked: Vec<i64> = Vec::new();
+        for row in rows {
+            last = row.get::<TimestampWithTimeZone>(3)?;
+            if row.get::<bool>(2)? == Some(true) {
+                if let Some(id) = row.get::<i64>(1)? {
+                    revoked.push(id);
+                    if revoked.len() as i64 == batch {
+                        break;
+                    }
+                }
+            }
+        }
+        // Resume after the last updated_at examined (tokens sharing that exact
+        // microsecond beyond the batch wait for the next cycle).
+        let wrapped = (revoked.len() as i64) < batch && scanned < scan;
+        let next = if wrapped { None } else { last };
+        client.update(SAVE_TOKEN_CURSOR, None, &[next.into(), (wrapped as i32).into()])?;
+        let deleted = if revoked.is_empty() {
+            0
+        } else {
+            client.update(DELETE_TOKENS, None, &[revoked.into(), before.into()])?.len() as i64
+        };
+        Ok::<_, pgrx::spi::Error>((deleted, wrapped))
+    })
+    .unwrap_or_else(|e| spi_failed(e))
+}
+
+/// Deletes at most `batch_size` sessions that have been invalid (by the same
+/// rules as `session_validity`) for longer than `grace`; returns how many.
+#[pg_extern(volatile)]
+fn prune_sessions(
+    batch_size: default!(Option<i32>, 1000),
+    grace: default!(Option<Interval>, "'0'"),
+) -> i64 {
+    sessions_batch(self::batch_size(batch_size), self::grace(grace)).0
+}
+
+/// Deletes at most `batch_size` revoked refresh tokens whose `updated_at` is
+/// older than `grace`; returns how many.
+#[pg_extern(volatile)]
+fn prune_refresh_tokens(
+    batch_size: default!(Option<i32>, 1000),
+    grace: default!(Option<Interval>, "'24 hours'"),
+) -> i64 {
+    tokens_batch(self::batch_size(batch_size), self::grace(grace)).0
+}
+
+/// One batch of each, for `auth.prune_expired_sessions` and the worker.
+#[pg_extern(volatile)]
+fn prune_step(
+    batch_size: default!(Option<i32>, 1000),
+    grace: default!(Option<Interval>, "'0'"),
+    token_grace: default!(Option<Interval>, "'24 hours'"),
+) -> TableIterator<
+    'static,
+    (
+        name!(sessions_deleted, i64),
+        name!(tokens_deleted, i64),
+        name!(sessions_swept, bool),
+        name!(tokens_swept, bool),
+    ),
+> {
+    let step = step(self::batch_size(batch_size), self::grace(grace), self::grace(token_grace));
+    TableIterator::once((step.sessions, step.tokens, step.sessions_swept, step.tokens_swept))
+}
+
+pgrx::extension_sql_file!(
+    "../sql/prune.sql",
+    name = "prune",
+    requires = [prune_sessions, prune_refresh_tokens, prune_step, session_row_validity]
+);
+
+pub fn step(batch: i64, grace: Micros, token_grace: Micros) -> Step {
+    let (sessions, sessions_swept) = sessions_batch(batch, grace);
+    let (tokens, tokens_swept) = tokens_batch(batch, token_grace);
+    Step { sessions, tokens, sessions_swept, tokens_swept }
+}
