@@ -87,6 +87,14 @@ else
             -c "SELECT auth.create_session('00000000-0000-4000-8000-000000000001')" 2>&1 | grep -o '25006')"
 fi
 
+# Pruning writes: on a standby it fails with the read-only error (25006).
+check "prune_sessions on the standby fails read-only" 25006 \
+    "$(PGHOST=$S_SOCK PGPORT=$S_PORT "$bin/psql" -X -q -d "$db" -v VERBOSITY=sqlstate \
+        -c "SELECT auth.prune_sessions()" 2>&1 | grep -o '25006')"
+check "so does the procedure" 25006 \
+    "$(PGHOST=$S_SOCK PGPORT=$S_PORT "$bin/psql" -X -q -d "$db" -v VERBOSITY=sqlstate \
+        -c "CALL auth.prune_expired_sessions()" 2>&1 | grep -o '25006' | head -n 1)"
+
 on_primary -c "SELECT auth.revoke_session('a0000000-0000-4000-8000-00000000000a')" >/dev/null
 caught_up
 check "a revocation on the primary reaches the standby's policy" "visible=0 aal=-" \
