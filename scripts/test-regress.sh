@@ -53,3 +53,6 @@ pg_test/concurrent_limit.sh "$OUT/concurrency"
 
 log "a hot standby gives the same answers and sees revocations after replay"
 pg_test/standby.sh "$DIR/standby"
+
+log "the background pruning worker (shared_preload_libraries)"
+pg_test/worker.sh "$DIR/worker"

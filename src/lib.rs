@@ -11,6 +11,7 @@ mod planner;
 mod prune;
 mod sessions;
 mod settings;
+mod worker;
 pub mod validity;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -28,6 +29,10 @@ pub extern "C-unwind" fn _PG_init() {
     settings::register();
     lookup::register();
     planner::register();
+    // SAFETY: a flag PostgreSQL sets while loading shared_preload_libraries.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        worker::register();
+    }
 }
 
 #[cfg(feature = "pg_test")]

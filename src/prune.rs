@@ -22,6 +22,8 @@
 //! the `not_after` part), so two pruners never wait for each other.
 
 use crate::lookup;
+// Named in the extension_sql_file! `requires` below (SQL ordering only).
+#[allow(unused_imports)]
 use crate::sessions::session_row_validity;
 use crate::settings;
 use crate::validity::{self, Micros, Policy, SessionTimes};

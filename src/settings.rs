@@ -17,6 +17,7 @@
 
 use crate::validity::{Micros, Policy};
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+use std::ffi::CString;
 
 const MICROS_PER_SECOND: Micros = 1_000_000;
 
@@ -36,6 +37,39 @@ static INACTIVITY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 static MAX_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(0);
 static LIMIT_STRATEGY: GucSetting<LimitStrategy> = GucSetting::<LimitStrategy>::new(LimitStrategy::EvictOldest);
 static HOIST_CURRENT_SESSION: GucSetting<bool> = GucSetting::<bool>::new(true);
+static PRUNE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
+static PRUNE_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+static PRUNE_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
+static PRUNE_GRACE: GucSetting<i32> = GucSetting::<i32>::new(0);
+static PRUNE_TOKEN_GRACE: GucSetting<i32> = GucSetting::<i32>::new(24 * 3600);
+static PRUNE_TIME_BUDGET: GucSetting<i32> = GucSetting::<i32>::new(10);
+
+/// What the background pruning worker does (read on each wake-up, so a
+/// reload applies).
+#[derive(Debug, Clone, Copy)]
+pub struct Pruning {
+    /// Seconds between runs; 0: the worker only sleeps.
+    pub interval: i32,
+    pub batch_size: i64,
+    pub grace: Micros,
+    pub token_grace: Micros,
+    pub time_budget: std::time::Duration,
+}
+
+pub fn pruning() -> Pruning {
+    Pruning {
+        interval: PRUNE_INTERVAL.get(),
+        batch_size: PRUNE_BATCH_SIZE.get() as i64,
+        grace: seconds_to_micros(PRUNE_GRACE.get()),
+        token_grace: seconds_to_micros(PRUNE_TOKEN_GRACE.get()),
+        time_budget: std::time::Duration::from_secs(PRUNE_TIME_BUDGET.get() as u64),
+    }
+}
+
+/// The database the worker prunes.
+pub fn prune_database() -> String {
+    PRUNE_DATABASE.get().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "postgres".into())
+}
 
 /// Seconds (as the settings hold them) to microseconds (as validity uses them).
 pub const fn seconds_to_micros(seconds: i32) -> Micros {
@@ -114,6 +148,65 @@ pub fn register() {
         &HOIST_CURRENT_SESSION,
         GucContext::Userset,
         GucFlags::default(),
+    );
+    // The background pruning worker (worker.rs); postgresql.conf or ALTER SYSTEM.
+    GucRegistry::define_int_guc(
+        c"auth_sessions.prune_interval",
+        c"Seconds between the background worker's pruning runs (0 = the worker only sleeps).",
+        c"Needs auth_sessions in shared_preload_libraries.",
+        &PRUNE_INTERVAL,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        c"auth_sessions.prune_database",
+        c"The database the background worker prunes.",
+        c"On a reload that changes it, the worker restarts and connects to the new one.",
+        &PRUNE_DATABASE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_sessions.prune_batch_size",
+        c"Sessions (and refresh tokens) the background worker deletes per batch; each batch commits.",
+        c"",
+        &PRUNE_BATCH_SIZE,
+        1,
+        1_000_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_sessions.prune_grace",
+        c"How long a session stays after becoming invalid before the worker deletes it.",
+        c"",
+        &PRUNE_GRACE,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"auth_sessions.prune_token_grace",
+        c"How long a revoked refresh token stays (after its updated_at) before the worker deletes it.",
+        c"",
+        &PRUNE_TOKEN_GRACE,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"auth_sessions.prune_time_budget",
+        c"The longest one run of the background worker keeps pruning before it sleeps again.",
+        c"",
+        &PRUNE_TIME_BUDGET,
+        1,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
     );
     reserve_prefix();
 }

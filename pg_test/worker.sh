@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The background pruning worker, with auth_sessions in shared_preload_libraries:
+# it prunes the configured database on its interval, shows up in
+# pg_stat_activity, logs what it removed, survives an error, is restarted
+# after being terminated, and only sleeps on a hot standby.
+# Usage: worker.sh WORKDIR (a directory the postgres user can use)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../scripts/common.sh"
+. "$here/common.sh"
+work=$1
+P_PORT=${WORKER_TEST_PORT:-54322}; S_PORT=$((P_PORT + 1))
+P_SOCK=/tmp/auth_sessions_wprimary.$P_PORT; S_SOCK=/tmp/auth_sessions_wstandby.$S_PORT
+primary=$work/primary; standby=$work/standby
+db=auth_sessions_worker
+on_primary() { PGHOST=$P_SOCK PGPORT=$P_PORT psql -d "$db" "$@"; }
+on_standby() { PGHOST=$S_SOCK PGPORT=$S_PORT psql -d "$db" "$@"; }
+
+failed=0
+check() { # name expected actual
+    if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAILED: $1: want [$2], got [$3]" >&2; failed=1; fi
+}
+# wait_for NAME SQL-on-primary-returning-t: polls (bounded) for a condition.
+wait_for() {
+    for _ in $(seq 1 300); do
+        [ "$(on_primary -c "$2" 2>/dev/null)" = t ] && { echo "ok: $1"; return 0; }
+        sleep 0.1
+    done
+    echo "FAILED: $1 (condition never held: $2)" >&2; failed=1
+}
+
+# The database must exist before the worker starts: create it, then restart
+# with the library preloaded (settings in postgresql.conf, so a base backup
+# carries them to the standby).
+cluster_start "$primary" "$P_SOCK" "$P_PORT"
+trap 'cluster_stop "$standby"; cluster_stop "$primary"' EXIT
+PGHOST=$P_SOCK PGPORT=$P_PORT fresh_db "$db"
+on_primary -c 'CREATE EXTENSION auth_sessions'
+cat >>"$primary/postgresql.conf" <<CONF
+shared_preload_libraries = 'auth_sessions'
+auth_sessions.prune_database = '$db'
+auth_sessions.prune_interval = '1s'
+auth_sessions.prune_token_grace = '1h'
+CONF
+as_pg "$(pg_bindir)/pg_ctl" -D "$primary" -l "$primary/server.log" -m fast -w restart >/dev/null
+
+expired="INSERT INTO auth.sessions (id, user_id, created_at, not_after)
+         SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', now() - interval '1 day', now() - interval '1 hour'
+           FROM generate_series(1, 2500)"
+on_primary -c "INSERT INTO auth.users VALUES ('00000000-0000-4000-8000-000000000001')" -c "$expired" \
+    -c "INSERT INTO auth.sessions (id, user_id, created_at) VALUES ('a0000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-000000000001', now())" \
+    -c "INSERT INTO auth.refresh_tokens (token, session_id, revoked, updated_at)
+        VALUES ('old', 'a0000000-0000-4000-8000-00000000000a', true, now() - interval '2 hours'),
+               ('live', 'a0000000-0000-4000-8000-00000000000a', false, now() - interval '2 hours')"
+
+wait_for "the worker prunes expired sessions and old revoked refresh tokens" \
+    "SELECT (SELECT count(*) FROM auth.sessions) = 1 AND (SELECT array_agg(token) FROM auth.refresh_tokens) = '{live}'"
+check "it shows up in pg_stat_activity" "auth_sessions pruner|auth_sessions pruner|$db" \
+    "$(on_primary -F'|' -c "SELECT backend_type, application_name, datname FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'")"
+check "it logs what it removed" 1 \
+    "$(grep -c 'auth_sessions pruner: removed 2500 sessions and 1 revoked refresh tokens' "$primary/server.log" || true)"
+check "session_stats reports its totals" "2500 1" \
+    "$(on_primary -c "SELECT (s->>'total_sessions_deleted') || ' ' || (s->>'total_tokens_deleted') FROM (SELECT auth.session_stats()->'worker' s) x")"
+
+# An error in a run is logged and recorded, and pruning goes on afterwards.
+on_primary -c "ALTER TABLE auth.session_limit_locks RENAME TO session_limit_locks_away" \
+           -c "ALTER TABLE auth.refresh_tokens RENAME TO refresh_tokens_away" -c "$expired"
+for _ in $(seq 1 300); do grep -q 'auth_sessions pruner: pruning failed' "$primary/server.log" && break; sleep 0.1; done
+check "an error is logged" 1 "$(grep -m1 -c 'auth_sessions pruner: pruning failed' "$primary/server.log" || true)"
+wait_for "and recorded" "SELECT worker_last_error IS NOT NULL FROM auth.prune_state"
+on_primary -c "ALTER TABLE auth.refresh_tokens_away RENAME TO refresh_tokens" \
+           -c "ALTER TABLE auth.session_limit_locks_away RENAME TO session_limit_locks"
+wait_for "the worker goes on pruning after the error" "SELECT count(*) = 1 FROM auth.sessions"
+
+# Terminated, it is restarted by the postmaster (after 10 seconds).
+old_pid=$(on_primary -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'")
+on_primary -c "SELECT pg_terminate_backend($old_pid)" >/dev/null
+for _ in $(seq 1 300); do
+    pid=$(on_primary -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'")
+    [ -n "$pid" ] && [ "$pid" != "$old_pid" ] && break
+    sleep 0.1
+done
+check "a terminated worker is restarted" yes "$([ -n "$pid" ] && [ "$pid" != "$old_pid" ] && echo yes || echo no)"
+
+# On a hot standby the worker runs but only sleeps: no write is attempted.
+rm -rf "$standby" "$S_SOCK"; mkdir -p "$standby" "$S_SOCK"
+if is_root; then chown postgres: "$standby" "$S_SOCK"; fi
+chmod 700 "$standby"
+as_pg "$(pg_bindir)/pg_basebackup" -h "$P_SOCK" -p "$P_PORT" -U postgres -D "$standby" -R -X stream -c fast
+rm -f "$standby/server.log"
+as_pg "$(pg_bindir)/pg_ctl" -D "$standby" -o "-k $S_SOCK -p $S_PORT -c listen_addresses=''" \
+    -l "$standby/server.log" -w start >/dev/null
+for _ in $(seq 1 300); do
+    [ "$(on_standby -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'" 2>/dev/null)" = 1 ] && break
+    sleep 0.1
+done
+on_primary -c "$expired" >/dev/null
+wait_for "the primary's worker prunes what the standby then replays" "SELECT count(*) = 1 FROM auth.sessions"
+sleep 2  # two of the standby worker's intervals, so that it has woken up
+check "the standby's worker is running" 1 \
+    "$(on_standby -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'")"
+check "and has not tried to prune there" 0 \
+    "$(grep -c 'auth_sessions pruner: \(pruning failed\|removed\)\|cannot execute' "$standby/server.log" || true)"
+exit $failed
