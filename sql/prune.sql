@@ -37,12 +37,14 @@ CREATE PROCEDURE auth.prune_expired_sessions(
     time_budget interval DEFAULT '1 minute',
     INOUT sessions_deleted bigint DEFAULT NULL,
     INOUT tokens_deleted bigint DEFAULT NULL,
-    INOUT batches integer DEFAULT NULL)
+    INOUT batches integer DEFAULT NULL,
+    INOUT longest_batch interval DEFAULT NULL)
 LANGUAGE plpgsql
 AS $procedure$
 DECLARE
     deadline timestamptz;
     step record;
+    batch_started timestamptz;
     sessions_done boolean := false;
     tokens_done boolean := false;
 BEGIN
@@ -56,6 +58,7 @@ BEGIN
     sessions_deleted := 0;
     tokens_deleted := 0;
     batches := 0;
+    longest_batch := interval '0';
     -- Start both sweeps over, so that going round once means every row was
     -- looked at (unless another pruner holds the cursors right now).
     PERFORM FROM auth.prune_state p FOR UPDATE SKIP LOCKED;
@@ -64,8 +67,10 @@ BEGIN
     END IF;
     COMMIT;
     LOOP
+        batch_started := pg_catalog.clock_timestamp();
         SELECT * INTO step FROM auth.prune_step(batch_size, grace, token_grace);
         COMMIT;
+        longest_batch := greatest(longest_batch, pg_catalog.clock_timestamp() - batch_started);
         batches := batches + 1;
         sessions_deleted := sessions_deleted + step.sessions_deleted;
         tokens_deleted := tokens_deleted + step.tokens_deleted;
@@ -76,8 +81,8 @@ BEGIN
     END LOOP;
 END
 $procedure$;
-COMMENT ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer) IS
-    'auth_sessions: prunes invalid sessions and revoked refresh tokens in batches, committing after each, until nothing is left or time_budget runs out; reports what it removed';
+COMMENT ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer, interval) IS
+    'auth_sessions: prunes invalid sessions and revoked refresh tokens in batches, committing after each, until nothing is left or time_budget runs out; reports what it removed and its longest batch';
 
 -- Sessions by validity and aal, the prune backlog, and the worker's record.
 -- Reads every session (a full scan): for monitoring, not for hot paths.
@@ -130,4 +135,4 @@ REVOKE EXECUTE ON FUNCTION
     auth.prune_step(integer, interval, interval),
     auth.session_stats()
 FROM PUBLIC;
-REVOKE EXECUTE ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer, interval) FROM PUBLIC;

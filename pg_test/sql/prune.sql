@@ -85,8 +85,15 @@ SELECT token FROM auth.refresh_tokens ORDER BY token;
 INSERT INTO auth.sessions (id, user_id, created_at, not_after)
 SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', now() - interval '1 day', now() - interval '1 hour'
   FROM generate_series(1, 250);
-CALL auth.prune_expired_sessions(batch_size => 100);
-CALL auth.prune_expired_sessions();
+-- (Its longest_batch output is a duration; only its presence is shown.)
+CREATE PROCEDURE pg_temp.prune_and_report(batch integer) LANGUAGE plpgsql AS $$
+DECLARE s bigint; t bigint; b integer; l interval;
+BEGIN
+    CALL auth.prune_expired_sessions(batch, '0', '24 hours', '1 minute', s, t, b, l);
+    RAISE NOTICE 'sessions_deleted %, tokens_deleted %, batches %, longest_batch reported %', s, t, b, l >= interval '0';
+END $$;
+CALL pg_temp.prune_and_report(100);
+CALL pg_temp.prune_and_report(1000);
 SELECT auth.session_stats() -> 'prune_backlog' AS backlog,
        auth.session_stats() -> 'sessions' -> 'valid' -> 'total' AS valid,
        auth.session_stats() ? 'worker' AS reports_worker;
