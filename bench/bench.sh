@@ -21,5 +21,11 @@ psql -d postgres -c "CREATE DATABASE $DB"
 log "loading the dataset (1M sessions, 100k users, 1M refresh tokens)"
 psql -d "$DB" -f bench/dataset.sql
 psql -d "$DB" -f bench/variants.sql
-log "measuring (best of several runs each)"
+log "measuring lookups and policies (best of several runs each)"
 psql -d "$DB" -f bench/measure.sql
+log "pruning: throughput against one DELETE and GoTrue-style batches"
+psql -d "$DB" -f bench/prune.sql
+log "pruning: latency of a concurrent pgbench stream"
+SOCK=$SOCK PORT=$PORT DB=$DB bench/latency.sh
+log "pruning: the cost of one call among 1M and 4M live sessions (adds 3M sessions)"
+psql -d "$DB" -f bench/prune_scaling.sql

@@ -23,3 +23,27 @@ SELECT '00000000-0000-0000-0000-000000000000', md5(id::text), user_id::text, fal
 CREATE TABLE public.lookup_ids AS SELECT id FROM auth.sessions ORDER BY random() LIMIT 200000;
 CREATE TABLE public.items AS SELECT n AS id, md5(n::text) AS body FROM generate_series(1, 1000000) n;
 VACUUM ANALYZE auth.sessions, auth.refresh_tokens, public.lookup_ids, public.items;
+-- For the latency stream: numbered lookups.
+CREATE TABLE public.lookup_n AS SELECT row_number() OVER () AS n, id FROM public.lookup_ids;
+CREATE UNIQUE INDEX ON public.lookup_n (n);
+-- Adds `n` sessions past not_after (one refresh token each) and records their
+-- ids, numbered, in public.doomed_n: what the pruning benchmarks delete.
+CREATE FUNCTION public.add_expired(n integer) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    DROP TABLE IF EXISTS public.doomed_n;
+    CREATE TABLE public.doomed_n (n bigint PRIMARY KEY, id uuid);
+    WITH s AS (
+        INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, not_after, refreshed_at)
+        SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad(to_hex(1 + g % 100000), 12, '0'))::uuid,
+               now() - interval '3 days', now(), 'aal1', now() - interval '1 hour' - random() * interval '1 day',
+               (now() - interval '2 days') AT TIME ZONE 'UTC'
+          FROM generate_series(1, n) g
+        RETURNING id, user_id, created_at),
+    t AS (
+        INSERT INTO auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, session_id)
+        SELECT '00000000-0000-0000-0000-000000000000', md5(id::text || random()), user_id::text, false, created_at, now(), id
+          FROM s
+        RETURNING session_id)
+    INSERT INTO public.doomed_n SELECT row_number() OVER (), session_id FROM t;
+END $$;
+GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC;

@@ -37,12 +37,7 @@ CREATE POLICY notes_valid_session ON public.notes FOR SELECT USING (auth.current
 GRANT SELECT ON public.notes TO authenticated;
 SQL
 
-rm -rf "$standby" "$S_SOCK"; mkdir -p "$standby" "$S_SOCK"
-if is_root; then chown postgres: "$standby" "$S_SOCK"; fi
-chmod 700 "$standby"
-as_pg "$(pg_bindir)/pg_basebackup" -h "$P_SOCK" -p "$P_PORT" -U postgres -D "$standby" -R -X stream -c fast
-as_pg "$(pg_bindir)/pg_ctl" -D "$standby" -o "-k $S_SOCK -p $S_PORT -c listen_addresses=''" \
-    -l "$standby/server.log" -w start >/dev/null
+start_standby "$P_SOCK" "$P_PORT" "$standby" "$S_SOCK" "$S_PORT"
 
 # Wait (a bounded number of polls) until the standby has replayed what the
 # primary has written so far. This waits for a condition; it measures nothing.
@@ -67,10 +62,6 @@ COMMIT;
 SQL
 }
 
-failed=0
-check() { # name expected actual
-    if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAILED: $1: want [$2], got [$3]" >&2; failed=1; fi
-}
 
 caught_up
 check "the standby is in recovery" t "$(on_standby -c 'SELECT pg_is_in_recovery()')"

@@ -16,10 +16,6 @@ db=auth_sessions_worker
 on_primary() { PGHOST=$P_SOCK PGPORT=$P_PORT psql -d "$db" "$@"; }
 on_standby() { PGHOST=$S_SOCK PGPORT=$S_PORT psql -d "$db" "$@"; }
 
-failed=0
-check() { # name expected actual
-    if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAILED: $1: want [$2], got [$3]" >&2; failed=1; fi
-}
 # wait_for NAME SQL-on-primary-returning-t: polls (bounded) for a condition.
 wait_for() {
     for _ in $(seq 1 300); do
@@ -83,13 +79,7 @@ done
 check "a terminated worker is restarted" yes "$([ -n "$pid" ] && [ "$pid" != "$old_pid" ] && echo yes || echo no)"
 
 # On a hot standby the worker runs but only sleeps: no write is attempted.
-rm -rf "$standby" "$S_SOCK"; mkdir -p "$standby" "$S_SOCK"
-if is_root; then chown postgres: "$standby" "$S_SOCK"; fi
-chmod 700 "$standby"
-as_pg "$(pg_bindir)/pg_basebackup" -h "$P_SOCK" -p "$P_PORT" -U postgres -D "$standby" -R -X stream -c fast
-rm -f "$standby/server.log"
-as_pg "$(pg_bindir)/pg_ctl" -D "$standby" -o "-k $S_SOCK -p $S_PORT -c listen_addresses=''" \
-    -l "$standby/server.log" -w start >/dev/null
+start_standby "$P_SOCK" "$P_PORT" "$standby" "$S_SOCK" "$S_PORT"
 for _ in $(seq 1 300); do
     [ "$(on_standby -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'" 2>/dev/null)" = 1 ] && break
     sleep 0.1

@@ -35,7 +35,7 @@ use std::collections::HashSet;
 /// How many rows a sweep may examine for each row the batch may delete.
 const SWEEP_ROWS_PER_ROW: i64 = 10;
 
-const PAST_NOT_AFTER: &str = "SELECT s.id FROM auth.sessions s WHERE s.not_after < $1 \
+const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid::text FROM auth.sessions s WHERE s.not_after < $1 \
      ORDER BY s.not_after LIMIT $2 FOR UPDATE SKIP LOCKED";
 const LOCK_CURSORS: &str =
     "SELECT p.session_cursor, p.token_cursor FROM auth.prune_state p FOR UPDATE SKIP LOCKED";
@@ -43,7 +43,7 @@ const SWEEP_FROM_START: &str = "SELECT s.id, s.created_at, s.not_after, s.refres
      FROM auth.sessions s ORDER BY s.id LIMIT $1";
 const SWEEP_AFTER: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
      FROM auth.sessions s WHERE s.id > $2 ORDER BY s.id LIMIT $1";
-const LOCK_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
+const LOCK_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, s.ctid::text \
      FROM auth.sessions s WHERE s.id = ANY($1) FOR UPDATE SKIP LOCKED";
 const SAVE_SESSION_CURSOR: &str = "UPDATE auth.prune_state \
      SET session_cursor = $1, session_sweeps = session_sweeps + $2::int";
@@ -53,7 +53,10 @@ const TOKEN_CHILDREN_LOCKED: &str =
 const CLAIM_CHILDREN: &str = "SELECT c.id::text, c.session_id FROM auth.mfa_amr_claims c WHERE c.session_id = ANY($1)";
 const CLAIM_CHILDREN_LOCKED: &str =
     "SELECT c.id::text FROM auth.mfa_amr_claims c WHERE c.session_id = ANY($1) FOR UPDATE SKIP LOCKED";
-const DELETE_SESSIONS: &str = "DELETE FROM auth.sessions s WHERE s.id = ANY($1)";
+/// By ctid: the rows are locked by this transaction, so their ctids are
+/// stable, and a TID scan visits them in physical order, which keeps the
+/// cascades to their refresh tokens (usually inserted alongside) local.
+const DELETE_SESSIONS: &str = "DELETE FROM auth.sessions s WHERE s.ctid = ANY($1::tid[])";
 const TOKENS_FROM_START: &str = "SELECT r.id, r.revoked, r.updated_at FROM auth.refresh_tokens r \
      WHERE r.updated_at < $1 ORDER BY r.updated_at LIMIT $2";
 const TOKENS_AFTER: &str = "SELECT r.id, r.revoked, r.updated_at FROM auth.refresh_tokens r \
@@ -170,10 +173,11 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
     let sweep_needed = policy.timebox > 0 || policy.inactivity_timeout > 0;
     Spi::connect_mut(|client| {
         // 1. Past not_after, through sessions_not_after_idx.
-        let mut doomed: Vec<[u8; 16]> = Vec::new();
+        // (id, ctid) of each locked session to delete.
+        let mut doomed: Vec<([u8; 16], String)> = Vec::new();
         for row in client.update(PAST_NOT_AFTER, None, &[cutoff(now, grace).into(), batch.into()])? {
-            if let Some(id) = row.get::<Uuid>(1)? {
-                doomed.push(*id);
+            if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<String>(2)?) {
+                doomed.push((*id, ctid));
             }
         }
         // 2. The sweep, when a rule needs it and no other pruner holds the cursor.
@@ -191,7 +195,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 let mut last: Option<[u8; 16]> = None;
                 let mut picked: Vec<[u8; 16]> = Vec::new();
                 let room = batch as usize - doomed.len();
-                let already: HashSet<[u8; 16]> = doomed.iter().copied().collect();
+                let already: HashSet<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
                 for row in rows {
                     let Some((id, t)) = times(&row)? else { continue };
                     last = Some(id);
@@ -210,9 +214,9 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 client.update(SAVE_SESSION_CURSOR, None, &[next.into(), (wrapped as i32).into()])?;
                 if !picked.is_empty() {
                     for row in client.update(LOCK_SESSIONS, None, &[uuids(&picked).into()])? {
-                        if let Some((id, t)) = times(&row)? {
+                        if let (Some((id, t)), Some(ctid)) = (times(&row)?, row.get::<String>(5)?) {
                             if prunable(&id, &t, &policy, now, grace) {
-                                doomed.push(id);
+                                doomed.push((id, ctid));
                             }
                         }
                     }
@@ -223,14 +227,16 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
             return Ok((0, swept));
         }
         // 3. Leave sessions whose children someone else has locked.
-        let mut blocked = with_locked_children(client, &doomed, TOKEN_CHILDREN, TOKEN_CHILDREN_LOCKED)?;
-        blocked.extend(with_locked_children(client, &doomed, CLAIM_CHILDREN, CLAIM_CHILDREN_LOCKED)?);
-        doomed.retain(|id| !blocked.contains(id));
-        if doomed.is_empty() {
+        let ids: Vec<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
+        let mut blocked = with_locked_children(client, &ids, TOKEN_CHILDREN, TOKEN_CHILDREN_LOCKED)?;
+        blocked.extend(with_locked_children(client, &ids, CLAIM_CHILDREN, CLAIM_CHILDREN_LOCKED)?);
+        let ctids: Vec<String> =
+            doomed.into_iter().filter(|(id, _)| !blocked.contains(id)).map(|(_, ctid)| ctid).collect();
+        if ctids.is_empty() {
             return Ok((0, swept));
         }
         // 4. Delete; refresh tokens and amr claims go by cascade.
-        let deleted = client.update(DELETE_SESSIONS, None, &[uuids(&doomed).into()])?.len() as i64;
+        let deleted = client.update(DELETE_SESSIONS, None, &[ctids.into()])?.len() as i64;
         Ok::<_, pgrx::spi::Error>((deleted, swept))
     })
     .unwrap_or_else(|e| spi_failed(e))
