@@ -12,9 +12,11 @@
 //!    sessions `validity::prunable` says may go; they are then locked
 //!    `SKIP LOCKED` and checked again on the locked (latest) version, so a
 //!    refresh that committed meanwhile saves its session;
-//! 3. a session whose refresh tokens or amr claims are locked by someone else
-//!    is left for a later batch, so the cascade never waits either;
-//! 4. what is left is deleted in one statement (children go by cascade).
+//! 3. the sessions' refresh tokens and amr claims are deleted first, one
+//!    statement each, taking only rows nobody else holds (`SKIP LOCKED`); a
+//!    session with a child left (a refresh under way) stays for a later batch;
+//! 4. the rest are deleted in one statement, in physical order (the cascades
+//!    find nothing left, instead of running a query per session).
 //!
 //! Revoked refresh tokens older than their grace are found by a second sweep,
 //! over `refresh_tokens_updated_at_idx`, with the same bounds. A concurrent
@@ -29,8 +31,38 @@ use crate::settings;
 use crate::validity::{self, Micros, Policy, SessionTimes};
 use pgrx::datum::{Interval, Timestamp, TimestampWithTimeZone, Uuid};
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
-use std::collections::HashSet;
+use pgrx::datum::DatumWithOid;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
+use std::cell::RefCell;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
+thread_local! {
+    /// Each statement is planned once per backend and kept (PostgreSQL
+    /// re-plans it if the tables change): planning `= ANY($1)` with a
+    /// thousand-element array every batch cost more than some of the work.
+    static PREPARED: RefCell<HashMap<&'static str, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `query` (one of the constants below) as a kept prepared statement,
+/// its parameter types taken from `args`.
+fn run<'conn>(
+    client: &mut SpiClient<'conn>,
+    query: &'static str,
+    args: &[DatumWithOid<'_>],
+) -> Result<SpiTupleTable<'conn>, pgrx::spi::Error> {
+    PREPARED.with(|p| {
+        let mut prepared = p.borrow_mut();
+        let statement = match prepared.entry(query) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let types: Vec<PgOid> = args.iter().map(|a| PgOid::from_untagged(a.oid())).collect();
+                e.insert(client.prepare_mut(query, &types)?.keep())
+            }
+        };
+        client.update(&*statement, None, args)
+    })
+}
 
 /// How many rows a sweep may examine for each row the batch may delete.
 const SWEEP_ROWS_PER_ROW: i64 = 10;
@@ -47,12 +79,16 @@ const LOCK_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed
      FROM auth.sessions s WHERE s.id = ANY($1) FOR UPDATE SKIP LOCKED";
 const SAVE_SESSION_CURSOR: &str = "UPDATE auth.prune_state \
      SET session_cursor = $1, session_sweeps = session_sweeps + $2::int";
-const TOKEN_CHILDREN: &str = "SELECT r.id::text, r.session_id FROM auth.refresh_tokens r WHERE r.session_id = ANY($1)";
-const TOKEN_CHILDREN_LOCKED: &str =
-    "SELECT r.id::text FROM auth.refresh_tokens r WHERE r.session_id = ANY($1) FOR UPDATE SKIP LOCKED";
-const CLAIM_CHILDREN: &str = "SELECT c.id::text, c.session_id FROM auth.mfa_amr_claims c WHERE c.session_id = ANY($1)";
-const CLAIM_CHILDREN_LOCKED: &str =
-    "SELECT c.id::text FROM auth.mfa_amr_claims c WHERE c.session_id = ANY($1) FOR UPDATE SKIP LOCKED";
+/// The children go first, in one statement each, and only those this batch can
+/// lock: the cascades then find nothing left to do, instead of running one
+/// query per session.
+const DELETE_TOKENS_OF: &str = "DELETE FROM auth.refresh_tokens r WHERE r.id IN \
+     (SELECT l.id FROM auth.refresh_tokens l WHERE l.session_id = ANY($1) FOR UPDATE SKIP LOCKED)";
+const DELETE_CLAIMS_OF: &str = "DELETE FROM auth.mfa_amr_claims c WHERE c.id IN \
+     (SELECT l.id FROM auth.mfa_amr_claims l WHERE l.session_id = ANY($1) FOR UPDATE SKIP LOCKED)";
+/// Sessions with a child left: one another transaction holds.
+const STILL_HELD: &str = "SELECT r.session_id FROM auth.refresh_tokens r WHERE r.session_id = ANY($1) \
+     UNION SELECT c.session_id FROM auth.mfa_amr_claims c WHERE c.session_id = ANY($1)";
 /// By ctid: the rows are locked by this transaction, so their ctids are
 /// stable, and a TID scan visits them in physical order, which keeps the
 /// cascades to their refresh tokens (usually inserted alongside) local.
@@ -146,25 +182,6 @@ fn uuids(ids: &[[u8; 16]]) -> Vec<Uuid> {
     ids.iter().map(|b| Uuid::from_bytes(*b)).collect()
 }
 
-/// Sessions with a child row (`all`) this transaction could not lock (`locked`).
-fn with_locked_children(client: &mut SpiClient<'_>, ids: &[[u8; 16]], all: &str, locked: &str) -> Result<HashSet<[u8; 16]>, pgrx::spi::Error> {
-    let mut got = HashSet::new();
-    for row in client.update(locked, None, &[uuids(ids).into()])? {
-        if let Some(k) = row.get::<String>(1)? {
-            got.insert(k);
-        }
-    }
-    let mut blocked = HashSet::new();
-    for row in client.update(all, None, &[uuids(ids).into()])? {
-        if let (Some(k), Some(s)) = (row.get::<String>(1)?, row.get::<Uuid>(2)?) {
-            if !got.contains(&k) {
-                blocked.insert(*s);
-            }
-        }
-    }
-    Ok(blocked)
-}
-
 /// One batch of sessions, in the current transaction.
 pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
     require_primary();
@@ -175,7 +192,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // 1. Past not_after, through sessions_not_after_idx.
         // (id, ctid) of each locked session to delete.
         let mut doomed: Vec<([u8; 16], String)> = Vec::new();
-        for row in client.update(PAST_NOT_AFTER, None, &[cutoff(now, grace).into(), batch.into()])? {
+        for row in run(client, PAST_NOT_AFTER, &[cutoff(now, grace).into(), batch.into()])? {
             if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<String>(2)?) {
                 doomed.push((*id, ctid));
             }
@@ -183,13 +200,13 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // 2. The sweep, when a rule needs it and no other pruner holds the cursor.
         let mut swept = !sweep_needed;
         if sweep_needed && (doomed.len() as i64) < batch {
-            let cursor = client.update(LOCK_CURSORS, None, &[])?;
+            let cursor = run(client, LOCK_CURSORS, &[])?;
             if !cursor.is_empty() {
                 let cursor: Option<Uuid> = cursor.first().get(1)?;
                 let scan = batch * SWEEP_ROWS_PER_ROW;
                 let rows = match cursor {
-                    None => client.update(SWEEP_FROM_START, None, &[scan.into()])?,
-                    Some(c) => client.update(SWEEP_AFTER, None, &[scan.into(), c.into()])?,
+                    None => run(client, SWEEP_FROM_START, &[scan.into()])?,
+                    Some(c) => run(client, SWEEP_AFTER, &[scan.into(), c.into()])?,
                 };
                 let scanned = rows.len() as i64;
                 let mut last: Option<[u8; 16]> = None;
@@ -211,9 +228,9 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 let wrapped = picked.len() < room && scanned < scan;
                 swept = wrapped;
                 let next: Option<Uuid> = if wrapped { None } else { last.map(Uuid::from_bytes) };
-                client.update(SAVE_SESSION_CURSOR, None, &[next.into(), (wrapped as i32).into()])?;
+                run(client, SAVE_SESSION_CURSOR, &[next.into(), (wrapped as i32).into()])?;
                 if !picked.is_empty() {
-                    for row in client.update(LOCK_SESSIONS, None, &[uuids(&picked).into()])? {
+                    for row in run(client, LOCK_SESSIONS, &[uuids(&picked).into()])? {
                         if let (Some((id, t)), Some(ctid)) = (times(&row)?, row.get::<String>(5)?) {
                             if prunable(&id, &t, &policy, now, grace) {
                                 doomed.push((id, ctid));
@@ -226,17 +243,24 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         if doomed.is_empty() {
             return Ok((0, swept));
         }
-        // 3. Leave sessions whose children someone else has locked.
-        let ids: Vec<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
-        let mut blocked = with_locked_children(client, &ids, TOKEN_CHILDREN, TOKEN_CHILDREN_LOCKED)?;
-        blocked.extend(with_locked_children(client, &ids, CLAIM_CHILDREN, CLAIM_CHILDREN_LOCKED)?);
+        // 3. Delete their children that nobody else holds; leave the sessions
+        // whose children someone else has locked (a refresh under way).
+        let ids = uuids(&doomed.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        run(client, DELETE_TOKENS_OF, &[ids.clone().into()])?;
+        run(client, DELETE_CLAIMS_OF, &[ids.clone().into()])?;
+        let mut blocked = HashSet::new();
+        for row in run(client, STILL_HELD, &[ids.into()])? {
+            if let Some(id) = row.get::<Uuid>(1)? {
+                blocked.insert(*id);
+            }
+        }
         let ctids: Vec<String> =
             doomed.into_iter().filter(|(id, _)| !blocked.contains(id)).map(|(_, ctid)| ctid).collect();
         if ctids.is_empty() {
             return Ok((0, swept));
         }
         // 4. Delete; refresh tokens and amr claims go by cascade.
-        let deleted = client.update(DELETE_SESSIONS, None, &[ctids.into()])?.len() as i64;
+        let deleted = run(client, DELETE_SESSIONS, &[ctids.into()])?.len() as i64;
         Ok::<_, pgrx::spi::Error>((deleted, swept))
     })
     .unwrap_or_else(|e| spi_failed(e))
@@ -248,15 +272,15 @@ pub fn tokens_batch(batch: i64, grace: Micros) -> (i64, bool) {
     let now = pgrx::datetime::now().into_inner();
     let before = cutoff(now, grace);
     Spi::connect_mut(|client| {
-        let cursor = client.update(LOCK_CURSORS, None, &[])?;
+        let cursor = run(client, LOCK_CURSORS, &[])?;
         if cursor.is_empty() {
             return Ok((0, false));
         }
         let cursor: Option<TimestampWithTimeZone> = cursor.first().get(2)?;
         let scan = batch * SWEEP_ROWS_PER_ROW;
         let rows = match cursor {
-            None => client.update(TOKENS_FROM_START, None, &[before.into(), scan.into()])?,
-            Some(c) => client.update(TOKENS_AFTER, None, &[before.into(), scan.into(), c.into()])?,
+            None => run(client, TOKENS_FROM_START, &[before.into(), scan.into()])?,
+            Some(c) => run(client, TOKENS_AFTER, &[before.into(), scan.into(), c.into()])?,
         };
         let scanned = rows.len() as i64;
         let mut last: Option<TimestampWithTimeZone> = None;
@@ -276,11 +300,11 @@ pub fn tokens_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // microsecond beyond the batch wait for the next cycle).
         let wrapped = (revoked.len() as i64) < batch && scanned < scan;
         let next = if wrapped { None } else { last };
-        client.update(SAVE_TOKEN_CURSOR, None, &[next.into(), (wrapped as i32).into()])?;
+        run(client, SAVE_TOKEN_CURSOR, &[next.into(), (wrapped as i32).into()])?;
         let deleted = if revoked.is_empty() {
             0
         } else {
-            client.update(DELETE_TOKENS, None, &[revoked.into(), before.into()])?.len() as i64
+            run(client, DELETE_TOKENS, &[revoked.into(), before.into()])?.len() as i64
         };
         Ok::<_, pgrx::spi::Error>((deleted, wrapped))
     })
