@@ -14,7 +14,7 @@
 use crate::lookup;
 use crate::settings::{self, LimitStrategy};
 use crate::validity::{self, last_refreshed, Micros, Policy, SessionTimes};
-use pgrx::datum::{Timestamp, TimestampWithTimeZone, Uuid};
+use pgrx::datum::{TimestampWithTimeZone, Uuid};
 use pgrx::prelude::*;
 
 const LOCK_USER: &str = "INSERT INTO auth.session_limit_locks AS l (user_id, inserts) VALUES ($1, 1) \
@@ -78,20 +78,13 @@ fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
         // after the lock above, so it sees what the previous holder committed.
         let mut sessions: Vec<([u8; 16], SessionTimes)> = Vec::new();
         for row in client.update(query, None, &[user_id.into()])? {
-            let Some(id) = row.get::<Uuid>(1)? else { continue };
-            sessions.push((
-                *id,
-                SessionTimes {
-                    created_at: lookup::tstz(row.get::<TimestampWithTimeZone>(2)?),
-                    not_after: lookup::tstz(row.get::<TimestampWithTimeZone>(3)?),
-                    refreshed_at: lookup::utc_wall_clock(row.get::<Timestamp>(4)?),
-                    newest_token_at: lookup::tstz(row.get::<TimestampWithTimeZone>(5)?),
-                },
-            ));
+            let Some((id, mut times)) = lookup::session_from_row(&row)? else { continue };
+            times.newest_token_at = lookup::tstz(row.get::<TimestampWithTimeZone>(5)?);
+            sessions.push((id, times));
         }
         Ok::<_, pgrx::spi::Error>(sessions)
     })
-    .unwrap_or_else(|e| spi_failed(e));
+    .unwrap_or_else(|e| lookup::spi_failed("enforcing the session limit", e));
     match decide(&keyed, &policy, now, max, strategy) {
         Decision::Insert => {}
         Decision::Reject { valid } => {
@@ -107,14 +100,11 @@ fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
         Decision::Evict(keys) => {
             let ids: Vec<Uuid> = keys.iter().map(|k| Uuid::from_bytes(*k)).collect();
             Spi::connect_mut(|client| client.update(EVICT, None, &[ids.into()]).map(|_| ()))
-                .unwrap_or_else(|e| spi_failed(e));
+                .unwrap_or_else(|e| lookup::spi_failed("enforcing the session limit", e));
         }
     }
 }
 
-fn spi_failed(e: pgrx::spi::Error) -> ! {
-    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("auth_sessions: enforcing the session limit failed: {e}"));
-}
 
 /// BEFORE INSERT ON auth.sessions FOR EACH ROW.
 #[pg_trigger]

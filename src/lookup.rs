@@ -13,7 +13,7 @@
 //! until a relcache invalidation touches them (DROP/CREATE EXTENSION, ALTER).
 
 use crate::validity::{Micros, Policy, SessionTimes};
-use pgrx::datum::{Timestamp, TimestampWithTimeZone};
+use pgrx::datum::{Timestamp, TimestampWithTimeZone, Uuid};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -229,6 +229,28 @@ fn newest_token_time(id: &[u8; 16]) -> Option<Micros> {
         true
     });
     newest
+}
+
+/// A session from an SPI row whose first four columns are `id, created_at,
+/// not_after, refreshed_at` (the queries that read many sessions at once);
+/// `None` for a NULL id. The newest refresh token's time is left unset.
+pub fn session_from_row(row: &pgrx::spi::SpiHeapTupleData) -> Result<Option<([u8; 16], SessionTimes)>, pgrx::spi::Error> {
+    let Some(id) = row.get::<Uuid>(1)? else { return Ok(None) };
+    Ok(Some((
+        *id,
+        SessionTimes {
+            created_at: tstz(row.get::<TimestampWithTimeZone>(2)?),
+            not_after: tstz(row.get::<TimestampWithTimeZone>(3)?),
+            refreshed_at: utc_wall_clock(row.get::<Timestamp>(4)?),
+            newest_token_at: None,
+        },
+    )))
+}
+
+/// An SPI failure that no input can cause (a query of ours no longer matching
+/// the tables); raised as an internal error naming what was being done.
+pub fn spi_failed(doing: &str, e: pgrx::spi::Error) -> ! {
+    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("auth_sessions: {doing} failed: {e}"));
 }
 
 pub fn tstz(t: Option<TimestampWithTimeZone>) -> Option<Micros> {

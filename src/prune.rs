@@ -29,7 +29,7 @@ use crate::lookup;
 use crate::sessions::session_row_validity;
 use crate::settings;
 use crate::validity::{self, Micros, Policy, SessionTimes};
-use pgrx::datum::{Interval, Timestamp, TimestampWithTimeZone, Uuid};
+use pgrx::datum::{Interval, TimestampWithTimeZone, Uuid};
 use pgrx::prelude::*;
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
@@ -119,9 +119,6 @@ fn bad(code: PgSqlErrorCode, message: &'static str) -> ! {
     ereport!(ERROR, code, message);
 }
 
-fn spi_failed(e: pgrx::spi::Error) -> ! {
-    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("auth_sessions: pruning failed: {e}"));
-}
 
 /// Validated arguments: a positive batch size and a non-negative grace.
 pub fn batch_size(n: Option<i32>) -> i64 {
@@ -158,19 +155,6 @@ fn require_primary() {
 fn cutoff(now: Micros, grace: Micros) -> TimestampWithTimeZone {
     TimestampWithTimeZone::try_from(now.saturating_sub(grace))
         .unwrap_or_else(|_| TimestampWithTimeZone::negative_infinity())
-}
-
-fn times(row: &pgrx::spi::SpiHeapTupleData) -> Result<Option<([u8; 16], SessionTimes)>, pgrx::spi::Error> {
-    let Some(id) = row.get::<Uuid>(1)? else { return Ok(None) };
-    Ok(Some((
-        *id,
-        SessionTimes {
-            created_at: lookup::tstz(row.get::<TimestampWithTimeZone>(2)?),
-            not_after: lookup::tstz(row.get::<TimestampWithTimeZone>(3)?),
-            refreshed_at: lookup::utc_wall_clock(row.get::<Timestamp>(4)?),
-            newest_token_at: None,
-        },
-    )))
 }
 
 fn prunable(id: &[u8; 16], t: &SessionTimes, policy: &Policy, now: Micros, grace: Micros) -> bool {
@@ -214,7 +198,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 let room = batch as usize - doomed.len();
                 let already: HashSet<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
                 for row in rows {
-                    let Some((id, t)) = times(&row)? else { continue };
+                    let Some((id, t)) = lookup::session_from_row(&row)? else { continue };
                     last = Some(id);
                     if !already.contains(&id) && prunable(&id, &t, &policy, now, grace) {
                         picked.push(id);
@@ -231,7 +215,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 run(client, SAVE_SESSION_CURSOR, &[next.into(), (wrapped as i32).into()])?;
                 if !picked.is_empty() {
                     for row in run(client, LOCK_SESSIONS, &[uuids(&picked).into()])? {
-                        if let (Some((id, t)), Some(ctid)) = (times(&row)?, row.get::<String>(5)?) {
+                        if let (Some((id, t)), Some(ctid)) = (lookup::session_from_row(&row)?, row.get::<String>(5)?) {
                             if prunable(&id, &t, &policy, now, grace) {
                                 doomed.push((id, ctid));
                             }
@@ -263,7 +247,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         let deleted = run(client, DELETE_SESSIONS, &[ctids.into()])?.len() as i64;
         Ok::<_, pgrx::spi::Error>((deleted, swept))
     })
-    .unwrap_or_else(|e| spi_failed(e))
+    .unwrap_or_else(|e| lookup::spi_failed("pruning", e))
 }
 
 /// One batch of revoked refresh tokens older than `grace`.
@@ -308,7 +292,7 @@ pub fn tokens_batch(batch: i64, grace: Micros) -> (i64, bool) {
         };
         Ok::<_, pgrx::spi::Error>((deleted, wrapped))
     })
-    .unwrap_or_else(|e| spi_failed(e))
+    .unwrap_or_else(|e| lookup::spi_failed("pruning", e))
 }
 
 /// Deletes at most `batch_size` sessions that have been invalid (by the same
