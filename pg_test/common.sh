@@ -24,6 +24,6 @@ start_standby() {
     chmod 700 "$data"
     as_pg "$(pg_bindir)/pg_basebackup" -h "$psock" -p "$pport" -U postgres -D "$data" -R -X stream -c fast
     rm -f "$data/server.log"
-    as_pg "$(pg_bindir)/pg_ctl" -D "$data" -o "-k $sock -p $port -c listen_addresses=''" \
+    as_pg env -u RUST_BACKTRACE "$(pg_bindir)/pg_ctl" -D "$data" -o "-k $sock -p $port -c listen_addresses=''" \
         -l "$data/server.log" -w start >/dev/null
 }

@@ -37,7 +37,9 @@ cluster_start() {
     local opts="-k $sock -p $port -c listen_addresses='' -c fsync=off"
     local s
     for s in "$@"; do opts="$opts -c $s"; done
-    as_pg "$bin/pg_ctl" -D "$data" -o "$opts" -l "$data/server.log" -w start >/dev/null ||
+    # Without RUST_BACKTRACE: a Rust backtrace would be appended to the
+    # errors that pass through the extension, and the tests compare them.
+    as_pg env -u RUST_BACKTRACE "$bin/pg_ctl" -D "$data" -o "$opts" -l "$data/server.log" -w start >/dev/null ||
         { cat "$data/server.log" >&2; die "could not start PostgreSQL in $data"; }
 }
 

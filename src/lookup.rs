@@ -37,6 +37,7 @@ struct Catalog {
     tokens: pg_sys::Oid,
     tokens_by_session: pg_sys::Oid,
     token_updated_at: i32,
+    claims: pg_sys::Oid,
 }
 
 thread_local! {
@@ -49,7 +50,7 @@ thread_local! {
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     CATALOG.with(|c| {
         if let Some(cat) = c.get() {
-            let ours = [cat.sessions, cat.sessions_pkey, cat.tokens, cat.tokens_by_session];
+            let ours = [cat.sessions, cat.sessions_pkey, cat.tokens, cat.tokens_by_session, cat.claims];
             if relid == pg_sys::InvalidOid || ours.contains(&relid) {
                 c.set(None);
             }
@@ -111,9 +112,17 @@ fn catalog() -> Catalog {
         tokens,
         tokens_by_session: relid(auth, c"refresh_tokens_session_id_revoked_idx"),
         token_updated_at: attnum(tokens, c"updated_at"),
+        claims: relid(auth, c"mfa_amr_claims"),
     };
     CATALOG.with(|c| c.set(Some(cat)));
     cat
+}
+
+/// The OIDs of `auth.sessions` and of the two tables that reference it,
+/// `auth.refresh_tokens` and `auth.mfa_amr_claims`.
+pub fn session_tables() -> [pg_sys::Oid; 3] {
+    let cat = catalog();
+    [cat.sessions, cat.tokens, cat.claims]
 }
 
 /// The snapshot a SQL function should read with: the calling statement's.

@@ -12,11 +12,15 @@
 //!    sessions `validity::prunable` says may go; they are then locked
 //!    `SKIP LOCKED` and checked again on the locked (latest) version, so a
 //!    refresh that committed meanwhile saves its session;
-//! 3. the sessions' refresh tokens and amr claims are deleted first, one
-//!    statement each, taking only rows nobody else holds (`SKIP LOCKED`); a
+//! 3. the sessions' refresh tokens and amr claims are deleted first, in one
+//!    statement, taking only rows nobody else holds (`SKIP LOCKED`); a
 //!    session with a child left (a refresh under way) stays for a later batch;
-//! 4. the rest are deleted in one statement, in physical order (the cascades
-//!    find nothing left, instead of running a query per session).
+//! 4. the rest are deleted in one statement, in physical order. Their
+//!    children are gone, so when the foreign-key cascades are the only
+//!    triggers that would fire, the delete skips them (as a replica does)
+//!    instead of running two empty queries per session.
+//!
+//! Every statement is planned once per backend, generically.
 //!
 //! Revoked refresh tokens older than their grace are found by a second sweep,
 //! over `refresh_tokens_updated_at_idx`, with the same bounds. A concurrent
@@ -45,7 +49,7 @@ thread_local! {
 }
 
 /// Runs `query` (one of the constants below) as a kept prepared statement,
-/// its parameter types taken from `args`.
+/// its parameter types taken from `args`, with a generic plan.
 fn run<'conn>(
     client: &mut SpiClient<'conn>,
     query: &'static str,
@@ -60,14 +64,14 @@ fn run<'conn>(
                 e.insert(client.prepare_mut(query, &types)?.keep())
             }
         };
-        client.update(&*statement, None, args)
+        with_settings(&[GENERIC_PLANS], || client.update(&*statement, None, args))
     })
 }
 
 /// How many rows a sweep may examine for each row the batch may delete.
 const SWEEP_ROWS_PER_ROW: i64 = 10;
 
-const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid::text FROM auth.sessions s WHERE s.not_after < $1 \
+const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid FROM auth.sessions s WHERE s.not_after < $1 \
      ORDER BY s.not_after LIMIT $2 FOR UPDATE SKIP LOCKED";
 const LOCK_CURSORS: &str =
     "SELECT p.session_cursor, p.token_cursor FROM auth.prune_state p FOR UPDATE SKIP LOCKED";
@@ -75,24 +79,35 @@ const SWEEP_FROM_START: &str = "SELECT s.id, s.created_at, s.not_after, s.refres
      FROM auth.sessions s ORDER BY s.id LIMIT $1";
 const SWEEP_AFTER: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
      FROM auth.sessions s WHERE s.id > $2 ORDER BY s.id LIMIT $1";
-const LOCK_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, s.ctid::text \
+const LOCK_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, s.ctid \
      FROM auth.sessions s WHERE s.id = ANY($1) FOR UPDATE SKIP LOCKED";
 const SAVE_SESSION_CURSOR: &str = "UPDATE auth.prune_state \
      SET session_cursor = $1, session_sweeps = session_sweeps + $2::int";
-/// The children go first, in one statement each, and only those this batch can
-/// lock: the cascades then find nothing left to do, instead of running one
-/// query per session.
-const DELETE_TOKENS_OF: &str = "DELETE FROM auth.refresh_tokens r WHERE r.id IN \
-     (SELECT l.id FROM auth.refresh_tokens l WHERE l.session_id = ANY($1) FOR UPDATE SKIP LOCKED)";
-const DELETE_CLAIMS_OF: &str = "DELETE FROM auth.mfa_amr_claims c WHERE c.id IN \
-     (SELECT l.id FROM auth.mfa_amr_claims l WHERE l.session_id = ANY($1) FOR UPDATE SKIP LOCKED)";
-/// Sessions with a child left: one another transaction holds.
-const STILL_HELD: &str = "SELECT r.session_id FROM auth.refresh_tokens r WHERE r.session_id = ANY($1) \
-     UNION SELECT c.session_id FROM auth.mfa_amr_claims c WHERE c.session_id = ANY($1)";
+/// The children go first, in one statement: every refresh token and amr claim
+/// of the batch's sessions is found through its `session_id` index, taken by
+/// ctid `FOR UPDATE SKIP LOCKED` and deleted; the statement returns the
+/// sessions with a child it could not take (held by another transaction, or
+/// changed since it was found): they stay for a later batch.
+///
+/// Nothing can add a child to a session this batch holds `FOR UPDATE` (the
+/// foreign-key check of an insert needs `FOR KEY SHARE` on it), so under READ
+/// COMMITTED, where this statement's snapshot is newer than the sessions'
+/// locks, it sees every child the sessions will ever have.
+const DELETE_CHILDREN: &str = "WITH \
+     tokens AS (SELECT r.ctid AS c, r.session_id FROM auth.refresh_tokens r WHERE r.session_id = ANY($1)), \
+     tokens_taken AS (SELECT r.ctid AS c FROM auth.refresh_tokens r \
+         WHERE r.ctid = ANY(ARRAY(SELECT t.c FROM tokens t)) FOR UPDATE SKIP LOCKED), \
+     tokens_deleted AS (DELETE FROM auth.refresh_tokens r WHERE r.ctid = ANY(ARRAY(SELECT t.c FROM tokens_taken t))), \
+     claims AS (SELECT m.ctid AS c, m.session_id FROM auth.mfa_amr_claims m WHERE m.session_id = ANY($1)), \
+     claims_taken AS (SELECT m.ctid AS c FROM auth.mfa_amr_claims m \
+         WHERE m.ctid = ANY(ARRAY(SELECT t.c FROM claims t)) FOR UPDATE SKIP LOCKED), \
+     claims_deleted AS (DELETE FROM auth.mfa_amr_claims m WHERE m.ctid = ANY(ARRAY(SELECT t.c FROM claims_taken t))) \
+     SELECT t.session_id FROM tokens t WHERE NOT EXISTS (SELECT FROM tokens_taken k WHERE k.c = t.c) \
+     UNION SELECT t.session_id FROM claims t WHERE NOT EXISTS (SELECT FROM claims_taken k WHERE k.c = t.c)";
 /// By ctid: the rows are locked by this transaction, so their ctids are
 /// stable, and a TID scan visits them in physical order, which keeps the
 /// cascades to their refresh tokens (usually inserted alongside) local.
-const DELETE_SESSIONS: &str = "DELETE FROM auth.sessions s WHERE s.ctid = ANY($1::tid[])";
+const DELETE_SESSIONS: &str = "DELETE FROM auth.sessions s WHERE s.ctid = ANY($1)";
 const TOKENS_FROM_START: &str = "SELECT r.id, r.revoked, r.updated_at FROM auth.refresh_tokens r \
      WHERE r.updated_at < $1 ORDER BY r.updated_at LIMIT $2";
 const TOKENS_AFTER: &str = "SELECT r.id, r.revoked, r.updated_at FROM auth.refresh_tokens r \
@@ -166,6 +181,100 @@ fn uuids(ids: &[[u8; 16]]) -> Vec<Uuid> {
     ids.iter().map(|b| Uuid::from_bytes(*b)).collect()
 }
 
+/// Whether the children deleted in step 3 are all that deleting a session
+/// would cascade to, so that the delete may skip its triggers: under READ
+/// COMMITTED (see `DELETE_CHILDREN`), with no rule on `auth.sessions`, and
+/// with no trigger that fires on its deletes other than the `ON DELETE
+/// CASCADE` foreign keys of `auth.refresh_tokens` and `auth.mfa_amr_claims`.
+/// Any other trigger (an audit trigger, another table's foreign key) keeps
+/// the ordinary path, where every trigger fires.
+fn cascades_done_by_hand() -> bool {
+    // SAFETY: reads the backend's isolation level.
+    if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        return false;
+    }
+    let [sessions, tokens, claims] = lookup::session_tables();
+    // SAFETY: the relation is opened and locked (AccessShareLock, to the end
+    // of the transaction, as the DELETE that follows would) and closed here;
+    // `trigdesc` is the relcache's array of `numtriggers` triggers, valid
+    // while the relation is open.
+    unsafe {
+        let rel = pg_sys::table_open(sessions, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let mut ok = !(*(*rel).rd_rel).relhasrules;
+        let desc = (*rel).trigdesc;
+        if ok && !desc.is_null() {
+            let triggers = std::slice::from_raw_parts((*desc).triggers, (*desc).numtriggers as usize);
+            ok = triggers.iter().all(|t| {
+                (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) == 0
+                    || t.tgenabled == pg_sys::TRIGGER_DISABLED as std::ffi::c_char
+                    || (t.tgisinternal
+                        && t.tgfoid == pg_sys::Oid::from(pg_sys::F_RI_FKEY_CASCADE_DEL)
+                        && (t.tgconstrrelid == tokens || t.tgconstrrelid == claims))
+            });
+        }
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        ok
+    }
+}
+
+/// Runs `f` with the settings `(name, value)` in effect, restoring them when
+/// `f` returns, and through the (sub)transaction's abort when it fails: what a
+/// function's `SET` clause does.
+fn with_settings<T>(settings: &[(&std::ffi::CStr, &std::ffi::CStr)], f: impl FnOnce() -> T) -> T {
+    // SAFETY: the GUC nest level opened here is closed here, or by the abort
+    // of the enclosing (sub)transaction on error, which restores the settings;
+    // the names and values are NUL-terminated.
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        for (name, value) in settings {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
+        let result = f();
+        pg_sys::AtEOXact_GUC(true, level);
+        result
+    }
+}
+
+/// Runs `f` as a replica would (`session_replication_role = replica`), so
+/// that the ordinary (origin) triggers, the foreign-key cascades among them,
+/// do not fire. Only for a statement on `auth.sessions` once
+/// `cascades_done_by_hand` has said yes.
+///
+/// The role is switched directly rather than through the setting, whose
+/// assign hook flushes the backend's whole plan cache (twice a batch): the
+/// flush is there because a rule may fire only as origin or as replica, and
+/// `auth.sessions` has no rules (checked), so no plan depends on the role.
+fn as_replica<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(std::ffi::c_int);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: puts back the value read below, on return and on an
+            // ERROR unwinding through here alike.
+            unsafe { pg_sys::SessionReplicationRole = self.0 }
+        }
+    }
+    // SAFETY: a backend-local variable, read by the trigger code of the
+    // statement `f` runs; restored by `Restore` however `f` ends.
+    let _restore = unsafe {
+        let saved = Restore(pg_sys::SessionReplicationRole);
+        pg_sys::SessionReplicationRole = pg_sys::SESSION_REPLICATION_ROLE_REPLICA as std::ffi::c_int;
+        saved
+    };
+    f()
+}
+/// The batch statements take arrays of up to `batch_size` values: a plan
+/// made for the values at hand would estimate each of them, every batch.
+const GENERIC_PLANS: (&std::ffi::CStr, &std::ffi::CStr) = (c"plan_cache_mode", c"force_generic_plan");
+
 /// One batch of sessions, in the current transaction.
 pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
     require_primary();
@@ -175,9 +284,9 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
     Spi::connect_mut(|client| {
         // 1. Past not_after, through sessions_not_after_idx.
         // (id, ctid) of each locked session to delete.
-        let mut doomed: Vec<([u8; 16], String)> = Vec::new();
+        let mut doomed: Vec<([u8; 16], pg_sys::ItemPointerData)> = Vec::new();
         for row in run(client, PAST_NOT_AFTER, &[cutoff(now, grace).into(), batch.into()])? {
-            if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<String>(2)?) {
+            if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<pg_sys::ItemPointerData>(2)?) {
                 doomed.push((*id, ctid));
             }
         }
@@ -215,7 +324,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 run(client, SAVE_SESSION_CURSOR, &[next.into(), (wrapped as i32).into()])?;
                 if !picked.is_empty() {
                     for row in run(client, LOCK_SESSIONS, &[uuids(&picked).into()])? {
-                        if let (Some((id, t)), Some(ctid)) = (lookup::session_from_row(&row)?, row.get::<String>(5)?) {
+                        if let (Some((id, t)), Some(ctid)) = (lookup::session_from_row(&row)?, row.get::<pg_sys::ItemPointerData>(5)?) {
                             if prunable(&id, &t, &policy, now, grace) {
                                 doomed.push((id, ctid));
                             }
@@ -230,21 +339,25 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // 3. Delete their children that nobody else holds; leave the sessions
         // whose children someone else has locked (a refresh under way).
         let ids = uuids(&doomed.iter().map(|(id, _)| *id).collect::<Vec<_>>());
-        run(client, DELETE_TOKENS_OF, &[ids.clone().into()])?;
-        run(client, DELETE_CLAIMS_OF, &[ids.clone().into()])?;
         let mut blocked = HashSet::new();
-        for row in run(client, STILL_HELD, &[ids.into()])? {
+        for row in run(client, DELETE_CHILDREN, &[ids.into()])? {
             if let Some(id) = row.get::<Uuid>(1)? {
                 blocked.insert(*id);
             }
         }
-        let ctids: Vec<String> =
+        let ctids: Vec<pg_sys::ItemPointerData> =
             doomed.into_iter().filter(|(id, _)| !blocked.contains(id)).map(|(_, ctid)| ctid).collect();
         if ctids.is_empty() {
             return Ok((0, swept));
         }
-        // 4. Delete; refresh tokens and amr claims go by cascade.
-        let deleted = run(client, DELETE_SESSIONS, &[ctids.into()])?.len() as i64;
+        // 4. Delete the sessions. Their children are gone already, so when
+        // the cascades are all there is to fire, they are skipped.
+        let deleted = if cascades_done_by_hand() {
+            as_replica(|| run(client, DELETE_SESSIONS, &[ctids.into()]))?
+        } else {
+            run(client, DELETE_SESSIONS, &[ctids.into()])?
+        }
+        .len() as i64;
         Ok::<_, pgrx::spi::Error>((deleted, swept))
     })
     .unwrap_or_else(|e| lookup::spi_failed("pruning", e))

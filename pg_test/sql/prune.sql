@@ -98,6 +98,63 @@ SELECT auth.session_stats() -> 'prune_backlog' AS backlog,
        auth.session_stats() -> 'sessions' -> 'valid' -> 'total' AS valid,
        auth.session_stats() ? 'worker' AS reports_worker;
 
+-- A pruned session's refresh tokens and amr claims go with it. Deleting them
+-- is all the foreign-key cascades would do, so the sessions' delete skips its
+-- triggers; any other trigger that fires on deleting a session (an audit
+-- trigger, another table's foreign key) makes pruning fire every trigger.
+CREATE FUNCTION pg_temp.expired(n integer, prefix text) RETURNS void LANGUAGE sql AS $$
+INSERT INTO auth.sessions (id, user_id, created_at, not_after)
+SELECT (prefix || '0000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '00000000-0000-4000-8000-000000000001',
+       now() - interval '1 day', now() - interval '1 hour'
+  FROM generate_series(1, n) g;
+INSERT INTO auth.refresh_tokens (token, session_id, revoked, updated_at)
+SELECT 'child-' || s.id || '-' || k, s.id, k = 2, now() FROM auth.sessions s, generate_series(1, 2) k
+ WHERE s.id::text LIKE prefix || '%';
+INSERT INTO auth.mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method)
+SELECT gen_random_uuid(), s.id, now(), now(), 'password' FROM auth.sessions s WHERE s.id::text LIKE prefix || '%';
+$$;
+CREATE FUNCTION pg_temp.children() RETURNS TABLE (sessions bigint, tokens bigint, claims bigint) LANGUAGE sql AS $$
+SELECT (SELECT count(*) FROM auth.sessions), (SELECT count(*) FROM auth.refresh_tokens),
+       (SELECT count(*) FROM auth.mfa_amr_claims)
+$$;
+DELETE FROM auth.sessions;
+SELECT pg_temp.expired(30, 'e');
+SELECT * FROM pg_temp.children();
+SELECT auth.prune_sessions(20) AS deleted;
+SELECT * FROM pg_temp.children();
+SELECT auth.prune_sessions(20) AS deleted;
+SELECT * FROM pg_temp.children();
+SHOW session_replication_role;
+-- An audit trigger on the sessions' deletes sees every pruned session.
+CREATE TABLE pg_temp.audit (id uuid);
+CREATE FUNCTION pg_temp.audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO pg_temp.audit VALUES (OLD.id); RETURN OLD; END $$;
+CREATE TRIGGER audit AFTER DELETE ON auth.sessions FOR EACH ROW EXECUTE FUNCTION pg_temp.audit();
+SELECT pg_temp.expired(5, 'f');
+SELECT auth.prune_sessions(100) AS deleted;
+SELECT count(*) AS audited FROM pg_temp.audit;
+SELECT * FROM pg_temp.children();
+DROP TRIGGER audit ON auth.sessions;
+-- So does another table's foreign key: its ON DELETE CASCADE runs.
+CREATE TABLE public.devices (session_id uuid REFERENCES auth.sessions ON DELETE CASCADE, name text);
+SELECT pg_temp.expired(5, 'f');
+INSERT INTO public.devices SELECT id, 'phone' FROM auth.sessions;
+SELECT auth.prune_sessions(100) AS deleted;
+SELECT count(*) AS devices_left FROM public.devices;
+SELECT * FROM pg_temp.children();
+-- And a foreign key that forbids the delete is obeyed (23503), leaving nothing half done.
+ALTER TABLE public.devices DROP CONSTRAINT devices_session_id_fkey,
+    ADD FOREIGN KEY (session_id) REFERENCES auth.sessions ON DELETE RESTRICT;
+SELECT pg_temp.expired(5, 'f');
+INSERT INTO public.devices SELECT id, 'phone' FROM auth.sessions;
+SELECT auth.prune_sessions(100) AS deleted;
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pg_temp.children();
+DROP TABLE public.devices;
+SELECT auth.prune_sessions(100) AS deleted;
+SELECT * FROM pg_temp.children();
+SHOW session_replication_role;
+
 -- Rejected input: 22004 for NULLs, 22023 for a non-positive batch or a negative grace.
 SELECT auth.prune_sessions(NULL);
 \echo :LAST_ERROR_SQLSTATE
