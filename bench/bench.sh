@@ -25,6 +25,10 @@ log "measuring lookups and policies (best of several runs each)"
 psql -d "$DB" -f bench/measure.sql
 log "pruning: throughput against one DELETE and GoTrue-style batches"
 psql -d "$DB" -f bench/prune.sql
+for round in $(seq 1 "${PRUNE_ROUNDS:-3}"); do
+    psql -d "$DB" -v round="$round" -f bench/prune_round.sql >/dev/null
+done
+psql -d "$DB" -f bench/prune_report.sql
 log "pruning: latency of a concurrent pgbench stream"
 SOCK=$SOCK PORT=$PORT DB=$DB bench/latency.sh
 log "pruning: the cost of one call among 1M and 4M live sessions (adds 3M sessions)"

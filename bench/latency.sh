@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The latency of a concurrent stream (bench/stream.sql, 4 pgbench clients) with
-# no pruning, during CALL auth.prune_expired_sessions, and during one DELETE.
-# Each pruning run deletes 100k freshly added expired sessions, which the
-# stream's third statement keeps refreshing. Percentiles cover the
-# transactions that ended while the pruning ran. Needs SOCK, PORT, DB.
+# The latency of a concurrent stream (bench/stream.sql, 4 pgbench clients)
+# with and without pruning, side by side in one stream: it runs idle, then
+# through CALL auth.prune_expired_sessions, then idle again; "idle" is the
+# windows before and after (a second apart from the pruning), "during" the
+# transactions that ended while the pruning ran. The pruning deletes 100k
+# freshly added expired sessions, which the stream's third statement keeps
+# refreshing. Then, for contrast, the same with one DELETE. Needs SOCK, PORT, DB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -12,45 +14,70 @@ work=$PWD/target/bench_latency
 rm -rf "$work"; mkdir -p "$work"
 psql() { "$bin/psql" -X -q -At -h "$SOCK" -p "$PORT" -U postgres -d "$DB" "$@"; }
 now() { date +%s.%N; }
+# The stream runs STREAM seconds: IDLE alone, then the pruning, then alone
+# again until its end.
+IDLE=${LATENCY_IDLE_SECONDS:-10}
+STREAM=${LATENCY_STREAM_SECONDS:-60}
 
 stream() { # NAME SECONDS
     (cd "$work" && "$bin/pgbench" -n -h "$SOCK" -p "$PORT" -U postgres -c 4 -j 2 -T "$2" \
         -f "$OLDPWD/bench/stream.sql" -l --log-prefix="$1" "$DB" >"$1.out" 2>&1)
 }
-# percentiles NAME FROM TO: p50/p99/max (ms) of transactions ending in [FROM, TO].
+# percentiles NAME FROM TO [FROM2 TO2]: count, p50, p99, max (ms) of the
+# transactions ending in [FROM, TO] (or in either window).
 percentiles() {
-    cat "$work/$1".* | awk -v from="$2" -v to="$3" '{ end = $5 + $6 / 1e6; if (end >= from && end <= to) print $3 / 1000 }' |
+    cat "$work/$1".* | awk -v a="$2" -v b="$3" -v c="${4:-0}" -v d="${5:-0}" '{ end = $5 + $6 / 1e6
+            if ((end >= a && end <= b) || (end >= c && end <= d)) print $3 / 1000 }' |
         sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "0 - - -"; exit }
             p99 = int(NR * 0.99); if (p99 < 1) p99 = 1
             printf "%d %.2f %.2f %.2f\n", NR, v[int(NR * 0.5) + 1], v[p99], v[NR] }'
 }
-during() { # NAME SQL: runs SQL while the stream runs; prints the window's figures
+# side_by_side NAME SQL: prints "idle-figures|during-figures window-ms"
+side_by_side() {
     psql -c "SELECT public.add_expired(100000)" >/dev/null
     psql -c "VACUUM ANALYZE auth.sessions, auth.refresh_tokens, public.doomed_n" >/dev/null
-    stream "$1" 30 &
+    # Let the writes of the set-up settle, so they do not count as "idle".
+    psql -c "CHECKPOINT" >/dev/null
+    sleep 5
+    local start; start=$(now)
+    stream "$1" "$STREAM" &
     local pid=$!
-    sleep 3
+    sleep "$IDLE"
     local from; from=$(now)
     psql -c "$2" >/dev/null
     local to; to=$(now)
     wait $pid
-    echo "$(percentiles "$1" "$from" "$to") $(awk -v a="$from" -v b="$to" 'BEGIN { printf "%.0f", (b - a) * 1000 }')"
+    local stop; stop=$(now)
+    local idle_a idle_b idle_c idle_d
+    idle_a=$(awk -v s="$start" 'BEGIN { printf "%.6f", s + 1 }')
+    idle_b=$(awk -v s="$from" 'BEGIN { printf "%.6f", s - 1 }')
+    idle_c=$(awk -v s="$to" 'BEGIN { printf "%.6f", s + 1 }')
+    idle_d=$(awk -v s="$stop" 'BEGIN { printf "%.6f", s - 1 }')
+    echo "$(percentiles "$1" "$idle_a" "$idle_b" "$idle_c" "$idle_d")|$(percentiles "$1" "$from" "$to") $(awk -v a="$from" -v b="$to" 'BEGIN { printf "%.0f", (b - a) * 1000 }')"
 }
 
-psql -c "SELECT public.add_expired(100000)" >/dev/null
-psql -c "VACUUM ANALYZE auth.sessions, auth.refresh_tokens, public.doomed_n" >/dev/null
-stream idle 10
-idle=$(percentiles idle 0 9999999999)
-prune=$(during prune "CALL auth.prune_expired_sessions(1000, '0', '100 years', '10 minutes')")
-delete=$(during delete "DELETE FROM auth.sessions WHERE not_after < now()")
+prune=$(side_by_side prune "CALL auth.prune_expired_sessions(1000, '0', '100 years', '10 minutes')")
+delete=$(side_by_side delete "DELETE FROM auth.sessions WHERE not_after < now()")
+# For reference: no pruning at all, just one busy backend for as long as the
+# CALL took: what any CPU-bound work does to the stream on this machine.
+busy_ms=$(echo "${prune#*|}" | awk '{ print $5 }')
+busy=$(side_by_side busy "DO \$\$ DECLARE t timestamptz := clock_timestamp() + interval '$busy_ms ms';
+    BEGIN WHILE clock_timestamp() < t LOOP END LOOP; END \$\$")
 
 printf '\n%-48s %8s %9s %9s %9s %11s %9s\n' "concurrent stream (4 clients)" "txns" "p50 ms" "p99 ms" "max ms" "p99 x idle" "prune ms"
-row() { # label "count p50 p99 max [window]"
-    set -- "$1" $2
-    printf '%-48s %8s %9s %9s %9s %11s %9s\n' "$1" "$2" "$3" "$4" "$5" \
-        "$(awk -v p="$4" -v i="$IDLE_P99" 'BEGIN { printf "%.2f", p / i }')" "${6:--}"
+row() { # label "count p50 p99 max [window]" idle-p99
+    local label=$1 idle_p99=$3
+    set -- $2
+    printf '%-48s %8s %9s %9s %9s %11s %9s\n' "$label" "$1" "$2" "$3" "$4" \
+        "$(awk -v p="$3" -v i="$idle_p99" 'BEGIN { printf "%.2f", p / i }')" "${5:--}"
 }
-IDLE_P99=$(echo "$idle" | awk '{ print $3 }')
-row "no pruning (baseline)" "$idle"
-row "during CALL auth.prune_expired_sessions()" "$prune"
-row "during one DELETE (for contrast)" "$delete"
+p99() { echo "$1" | awk '{ print $3 }'; }
+row "no pruning (idle, around the CALL)" "${prune%%|*}" "$(p99 "${prune%%|*}")"
+row "during CALL auth.prune_expired_sessions()" "${prune#*|}" "$(p99 "${prune%%|*}")"
+row "no pruning (idle, around the DELETE)" "${delete%%|*}" "$(p99 "${delete%%|*}")"
+row "during one DELETE (for contrast)" "${delete#*|}" "$(p99 "${delete%%|*}")"
+row "no pruning (idle, around the busy loop)" "${busy%%|*}" "$(p99 "${busy%%|*}")"
+row "during a CPU-bound loop, no pruning (reference)" "${busy#*|}" "$(p99 "${busy%%|*}")"
+# Leave no expired sessions behind for the next benchmark.
+psql -c "DELETE FROM auth.sessions WHERE not_after < now()" >/dev/null
+psql -c "VACUUM ANALYZE auth.sessions, auth.refresh_tokens" >/dev/null

@@ -42,10 +42,49 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 thread_local! {
+    /// Where this backend's next `not_after` batch starts. After a full batch,
+    /// every session due before its last `not_after` was deleted, or skipped
+    /// (locked, or a child held): starting there spares the next batch from
+    /// stepping over the index entries of the rows just deleted. A batch that
+    /// comes back short starts the next one from the beginning again, which
+    /// retries the skipped sessions, and so does any abort (`register`).
+    static NOT_AFTER_FROM: std::cell::Cell<Option<TimestampWithTimeZone>> = const { std::cell::Cell::new(None) };
     /// Each statement is planned once per backend and kept (PostgreSQL
     /// re-plans it if the tables change): planning `= ANY($1)` with a
     /// thousand-element array every batch cost more than some of the work.
     static PREPARED: RefCell<HashMap<&'static str, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Transaction callbacks: an aborted (or prepared, whose outcome is decided
+/// elsewhere) transaction may have undone the deletes `NOT_AFTER_FROM` counts
+/// on, so the next batch starts from the beginning.
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_on_abort(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT || event == pg_sys::XactEvent::XACT_EVENT_PREPARE {
+        NOT_AFTER_FROM.set(None);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_on_sub_abort(
+    event: pg_sys::SubXactEvent::Type,
+    _sub: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        NOT_AFTER_FROM.set(None);
+    }
+}
+
+/// Registers the transaction callbacks; called once from `_PG_init`.
+pub fn register() {
+    // SAFETY: called once per backend from _PG_init; the callbacks are
+    // 'static functions that only touch this module's thread-local.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(forget_on_abort), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(forget_on_sub_abort), std::ptr::null_mut());
+    }
 }
 
 /// Runs `query` (one of the constants below) as a kept prepared statement,
@@ -71,8 +110,9 @@ fn run<'conn>(
 /// How many rows a sweep may examine for each row the batch may delete.
 const SWEEP_ROWS_PER_ROW: i64 = 10;
 
-const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid FROM auth.sessions s WHERE s.not_after < $1 \
-     ORDER BY s.not_after LIMIT $2 FOR UPDATE SKIP LOCKED";
+/// From `$3` on: see `NOT_AFTER_FROM`.
+const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid, s.not_after FROM auth.sessions s \
+     WHERE s.not_after < $1 AND s.not_after >= $3 ORDER BY s.not_after LIMIT $2 FOR UPDATE SKIP LOCKED";
 const LOCK_CURSORS: &str =
     "SELECT p.session_cursor, p.token_cursor FROM auth.prune_state p FOR UPDATE SKIP LOCKED";
 const SWEEP_FROM_START: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
@@ -285,11 +325,15 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // 1. Past not_after, through sessions_not_after_idx.
         // (id, ctid) of each locked session to delete.
         let mut doomed: Vec<([u8; 16], pg_sys::ItemPointerData)> = Vec::new();
-        for row in run(client, PAST_NOT_AFTER, &[cutoff(now, grace).into(), batch.into()])? {
+        let from = NOT_AFTER_FROM.get().unwrap_or_else(TimestampWithTimeZone::negative_infinity);
+        let mut last = None;
+        for row in run(client, PAST_NOT_AFTER, &[cutoff(now, grace).into(), batch.into(), from.into()])? {
             if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<pg_sys::ItemPointerData>(2)?) {
                 doomed.push((*id, ctid));
+                last = row.get::<TimestampWithTimeZone>(3)?;
             }
         }
+        NOT_AFTER_FROM.set(if doomed.len() as i64 == batch { last } else { None });
         // 2. The sweep, when a rule needs it and no other pruner holds the cursor.
         let mut swept = !sweep_needed;
         if sweep_needed && (doomed.len() as i64) < batch {
