@@ -46,8 +46,9 @@ thread_local! {
     /// every session due before its last `not_after` was deleted, or skipped
     /// (locked, or a child held): starting there spares the next batch from
     /// stepping over the index entries of the rows just deleted. A batch that
-    /// comes back short starts the next one from the beginning again, which
-    /// retries the skipped sessions, and so does any abort (`register`).
+    /// comes back short from there goes on below it (so no call deletes less
+    /// than it could), and the next one starts from the beginning; so does
+    /// the one after any abort (`register`).
     static NOT_AFTER_FROM: std::cell::Cell<Option<TimestampWithTimeZone>> = const { std::cell::Cell::new(None) };
     /// Each statement is planned once per backend and kept (PostgreSQL
     /// re-plans it if the tables change): planning `= ANY($1)` with a
@@ -284,6 +285,26 @@ fn with_settings<T>(settings: &[(&std::ffi::CStr, &std::ffi::CStr)], f: impl FnO
     }
 }
 
+/// `SET LOCAL synchronous_commit = off`, for a transaction that only prunes
+/// (the worker's batches): a batch lost in a crash is simply pruned again,
+/// so its commit need not wait for the disk.
+pub fn commit_asynchronously() {
+    // SAFETY: sets a USERSET setting for the current transaction only; the
+    // strings are NUL-terminated.
+    unsafe {
+        pg_sys::set_config_option(
+            c"synchronous_commit".as_ptr(),
+            c"off".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            0,
+            false,
+        );
+    }
+}
+
 /// Runs `f` as a replica would (`session_replication_role = replica`), so
 /// that the ordinary (origin) triggers, the foreign-key cascades among them,
 /// do not fire. Only for a statement on `auth.sessions` once
@@ -325,15 +346,34 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // 1. Past not_after, through sessions_not_after_idx.
         // (id, ctid) of each locked session to delete.
         let mut doomed: Vec<([u8; 16], pg_sys::ItemPointerData)> = Vec::new();
-        let from = NOT_AFTER_FROM.get().unwrap_or_else(TimestampWithTimeZone::negative_infinity);
-        let mut last = None;
-        for row in run(client, PAST_NOT_AFTER, &[cutoff(now, grace).into(), batch.into(), from.into()])? {
-            if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<pg_sys::ItemPointerData>(2)?) {
-                doomed.push((*id, ctid));
-                last = row.get::<TimestampWithTimeZone>(3)?;
+        let bound = NOT_AFTER_FROM.get();
+        let until = cutoff(now, grace);
+        let minus_infinity = TimestampWithTimeZone::negative_infinity();
+        // [from, before): from the bound on, then, if that comes back short,
+        // the sessions before it too (ones skipped earlier, or added since
+        // with a past not_after), so that no call deletes less than it could.
+        let mut ranges = vec![(bound.unwrap_or(minus_infinity), until)];
+        if let Some(b) = bound {
+            ranges.push((minus_infinity, b.min(until)));
+        }
+        let mut next_bound = None;
+        for (i, (from, before)) in ranges.into_iter().enumerate() {
+            let room = batch - doomed.len() as i64;
+            if room == 0 {
+                break;
+            }
+            let mut last = None;
+            for row in run(client, PAST_NOT_AFTER, &[before.into(), room.into(), from.into()])? {
+                if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<pg_sys::ItemPointerData>(2)?) {
+                    doomed.push((*id, ctid));
+                    last = row.get::<TimestampWithTimeZone>(3)?;
+                }
+            }
+            if i == 0 && doomed.len() as i64 == batch {
+                next_bound = last;
             }
         }
-        NOT_AFTER_FROM.set(if doomed.len() as i64 == batch { last } else { None });
+        NOT_AFTER_FROM.set(next_bound);
         // 2. The sweep, when a rule needs it and no other pruner holds the cursor.
         let mut swept = !sweep_needed;
         if sweep_needed && (doomed.len() as i64) < batch {
