@@ -25,7 +25,7 @@ log "measuring lookups and policies (best of several runs each)"
 psql -d "$DB" -f bench/measure.sql
 log "pruning: throughput against one DELETE and GoTrue-style batches"
 psql -d "$DB" -f bench/prune.sql
-for round in $(seq 1 "${PRUNE_ROUNDS:-3}"); do
+for round in $(seq 1 "${PRUNE_ROUNDS:-5}"); do
     psql -d "$DB" -v round="$round" -f bench/prune_round.sql >/dev/null
 done
 psql -d "$DB" -f bench/prune_report.sql

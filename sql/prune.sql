@@ -68,9 +68,6 @@ BEGIN
     COMMIT;
     LOOP
         batch_started := pg_catalog.clock_timestamp();
-        -- A batch lost in a crash is simply pruned again: no need to wait
-        -- for its commit record to reach the disk.
-        PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
         SELECT * INTO step FROM auth.prune_step(batch_size, grace, token_grace);
         COMMIT;
         longest_batch := greatest(longest_batch, pg_catalog.clock_timestamp() - batch_started);

@@ -42,50 +42,10 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 thread_local! {
-    /// Where this backend's next `not_after` batch starts. After a full batch,
-    /// every session due before its last `not_after` was deleted, or skipped
-    /// (locked, or a child held): starting there spares the next batch from
-    /// stepping over the index entries of the rows just deleted. A batch that
-    /// comes back short from there goes on below it (so no call deletes less
-    /// than it could), and the next one starts from the beginning; so does
-    /// the one after any abort (`register`).
-    static NOT_AFTER_FROM: std::cell::Cell<Option<TimestampWithTimeZone>> = const { std::cell::Cell::new(None) };
     /// Each statement is planned once per backend and kept (PostgreSQL
     /// re-plans it if the tables change): planning `= ANY($1)` with a
     /// thousand-element array every batch cost more than some of the work.
     static PREPARED: RefCell<HashMap<&'static str, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
-}
-
-/// Transaction callbacks: an aborted (or prepared, whose outcome is decided
-/// elsewhere) transaction may have undone the deletes `NOT_AFTER_FROM` counts
-/// on, so the next batch starts from the beginning.
-#[pg_guard]
-unsafe extern "C-unwind" fn forget_on_abort(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    if event == pg_sys::XactEvent::XACT_EVENT_ABORT || event == pg_sys::XactEvent::XACT_EVENT_PREPARE {
-        NOT_AFTER_FROM.set(None);
-    }
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn forget_on_sub_abort(
-    event: pg_sys::SubXactEvent::Type,
-    _sub: pg_sys::SubTransactionId,
-    _parent: pg_sys::SubTransactionId,
-    _arg: *mut std::ffi::c_void,
-) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-        NOT_AFTER_FROM.set(None);
-    }
-}
-
-/// Registers the transaction callbacks; called once from `_PG_init`.
-pub fn register() {
-    // SAFETY: called once per backend from _PG_init; the callbacks are
-    // 'static functions that only touch this module's thread-local.
-    unsafe {
-        pg_sys::RegisterXactCallback(Some(forget_on_abort), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(forget_on_sub_abort), std::ptr::null_mut());
-    }
 }
 
 /// Runs `query` (one of the constants below) as a kept prepared statement,
@@ -111,9 +71,8 @@ fn run<'conn>(
 /// How many rows a sweep may examine for each row the batch may delete.
 const SWEEP_ROWS_PER_ROW: i64 = 10;
 
-/// From `$3` on: see `NOT_AFTER_FROM`.
-const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid, s.not_after FROM auth.sessions s \
-     WHERE s.not_after < $1 AND s.not_after >= $3 ORDER BY s.not_after LIMIT $2 FOR UPDATE SKIP LOCKED";
+const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid FROM auth.sessions s WHERE s.not_after < $1 \
+     ORDER BY s.not_after LIMIT $2 FOR UPDATE SKIP LOCKED";
 const LOCK_CURSORS: &str =
     "SELECT p.session_cursor, p.token_cursor FROM auth.prune_state p FOR UPDATE SKIP LOCKED";
 const SWEEP_FROM_START: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
@@ -285,26 +244,6 @@ fn with_settings<T>(settings: &[(&std::ffi::CStr, &std::ffi::CStr)], f: impl FnO
     }
 }
 
-/// `SET LOCAL synchronous_commit = off`, for a transaction that only prunes
-/// (the worker's batches): a batch lost in a crash is simply pruned again,
-/// so its commit need not wait for the disk.
-pub fn commit_asynchronously() {
-    // SAFETY: sets a USERSET setting for the current transaction only; the
-    // strings are NUL-terminated.
-    unsafe {
-        pg_sys::set_config_option(
-            c"synchronous_commit".as_ptr(),
-            c"off".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
-            true,
-            0,
-            false,
-        );
-    }
-}
-
 /// Runs `f` as a replica would (`session_replication_role = replica`), so
 /// that the ordinary (origin) triggers, the foreign-key cascades among them,
 /// do not fire. Only for a statement on `auth.sessions` once
@@ -346,34 +285,11 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // 1. Past not_after, through sessions_not_after_idx.
         // (id, ctid) of each locked session to delete.
         let mut doomed: Vec<([u8; 16], pg_sys::ItemPointerData)> = Vec::new();
-        let bound = NOT_AFTER_FROM.get();
-        let until = cutoff(now, grace);
-        let minus_infinity = TimestampWithTimeZone::negative_infinity();
-        // [from, before): from the bound on, then, if that comes back short,
-        // the sessions before it too (ones skipped earlier, or added since
-        // with a past not_after), so that no call deletes less than it could.
-        let mut ranges = vec![(bound.unwrap_or(minus_infinity), until)];
-        if let Some(b) = bound {
-            ranges.push((minus_infinity, b.min(until)));
-        }
-        let mut next_bound = None;
-        for (i, (from, before)) in ranges.into_iter().enumerate() {
-            let room = batch - doomed.len() as i64;
-            if room == 0 {
-                break;
-            }
-            let mut last = None;
-            for row in run(client, PAST_NOT_AFTER, &[before.into(), room.into(), from.into()])? {
-                if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<pg_sys::ItemPointerData>(2)?) {
-                    doomed.push((*id, ctid));
-                    last = row.get::<TimestampWithTimeZone>(3)?;
-                }
-            }
-            if i == 0 && doomed.len() as i64 == batch {
-                next_bound = last;
+        for row in run(client, PAST_NOT_AFTER, &[cutoff(now, grace).into(), batch.into()])? {
+            if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<pg_sys::ItemPointerData>(2)?) {
+                doomed.push((*id, ctid));
             }
         }
-        NOT_AFTER_FROM.set(next_bound);
         // 2. The sweep, when a rule needs it and no other pruner holds the cursor.
         let mut swept = !sweep_needed;
         if sweep_needed && (doomed.len() as i64) < batch {

@@ -98,10 +98,7 @@ fn run(p: &settings::Pruning) {
     let (mut sessions, mut tokens) = (0i64, 0i64);
     let mut error = None;
     loop {
-        match in_transaction(|| {
-            prune::commit_asynchronously();
-            prune::step(p.batch_size, p.grace, p.token_grace)
-        }) {
+        match in_transaction(|| prune::step(p.batch_size, p.grace, p.token_grace)) {
             Ok(step) => {
                 sessions += step.sessions;
                 tokens += step.tokens;

@@ -155,33 +155,6 @@ SELECT auth.prune_sessions(100) AS deleted;
 SELECT * FROM pg_temp.children();
 SHOW session_replication_role;
 
--- A full batch lets this backend's next one start from its last not_after;
--- a session due earlier (added since, or rolled back) is still found by the
--- next call, which goes on below that point when it comes back short.
-DELETE FROM auth.sessions;
-INSERT INTO auth.sessions (id, user_id, created_at, not_after)
-SELECT ('a1000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '00000000-0000-4000-8000-000000000001',
-       now() - interval '1 day', now() - interval '1 hour' + g * interval '1 second'
-  FROM generate_series(1, 6) g;
-SELECT auth.prune_sessions(2) AS deleted;
-INSERT INTO auth.sessions (id, user_id, created_at, not_after) VALUES
-    ('a2000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000001', now() - interval '1 day', now() - interval '2 hours');
-SELECT auth.prune_sessions(2) AS deleted;
-SELECT id FROM auth.sessions ORDER BY not_after;
-SELECT auth.prune_sessions(10) AS deleted;
-SELECT id FROM auth.sessions ORDER BY not_after;
--- Rolled back: the deleted sessions come back, and the next call finds them.
-INSERT INTO auth.sessions (id, user_id, created_at, not_after)
-SELECT ('a3000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '00000000-0000-4000-8000-000000000001',
-       now() - interval '1 day', now() - interval '1 hour' + g * interval '1 second'
-  FROM generate_series(1, 4) g;
-BEGIN;
-SELECT auth.prune_sessions(2) AS deleted;
-ROLLBACK;
-SELECT auth.prune_sessions(2) AS deleted;
-SELECT id FROM auth.sessions ORDER BY not_after;
-SELECT auth.prune_sessions(10) AS deleted;
-
 -- Rejected input: 22004 for NULLs, 22023 for a non-positive batch or a negative grace.
 SELECT auth.prune_sessions(NULL);
 \echo :LAST_ERROR_SQLSTATE
