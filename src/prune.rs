@@ -105,8 +105,7 @@ const DELETE_CHILDREN: &str = "WITH \
      SELECT t.session_id FROM tokens t WHERE NOT EXISTS (SELECT FROM tokens_taken k WHERE k.c = t.c) \
      UNION SELECT t.session_id FROM claims t WHERE NOT EXISTS (SELECT FROM claims_taken k WHERE k.c = t.c)";
 /// By ctid: the rows are locked by this transaction, so their ctids are
-/// stable, and a TID scan visits them in physical order, which keeps the
-/// cascades to their refresh tokens (usually inserted alongside) local.
+/// stable, and a TID scan visits them in physical order.
 const DELETE_SESSIONS: &str = "DELETE FROM auth.sessions s WHERE s.ctid = ANY($1)";
 const TOKENS_FROM_START: &str = "SELECT r.id, r.revoked, r.updated_at FROM auth.refresh_tokens r \
      WHERE r.updated_at < $1 ORDER BY r.updated_at LIMIT $2";
@@ -271,6 +270,7 @@ fn as_replica<T>(f: impl FnOnce() -> T) -> T {
     };
     f()
 }
+
 /// The batch statements take arrays of up to `batch_size` values: a plan
 /// made for the values at hand would estimate each of them, every batch.
 const GENERIC_PLANS: (&std::ffi::CStr, &std::ffi::CStr) = (c"plan_cache_mode", c"force_generic_plan");
