@@ -64,7 +64,7 @@ fn run<'conn>(
                 e.insert(client.prepare_mut(query, &types)?.keep())
             }
         };
-        with_settings(&[GENERIC_PLANS], || client.update(&*statement, None, args))
+        with_generic_plans(|| client.update(&*statement, None, args))
     })
 }
 
@@ -216,27 +216,27 @@ fn cascades_done_by_hand() -> bool {
     }
 }
 
-/// Runs `f` with the settings `(name, value)` in effect, restoring them when
-/// `f` returns, and through the (sub)transaction's abort when it fails: what a
-/// function's `SET` clause does.
-fn with_settings<T>(settings: &[(&std::ffi::CStr, &std::ffi::CStr)], f: impl FnOnce() -> T) -> T {
+/// Runs `f` with `plan_cache_mode = force_generic_plan`, restored when `f`
+/// returns, and through the (sub)transaction's abort when it fails (what a
+/// function's `SET` clause does). The batch statements take arrays of up to
+/// `batch_size` values: a plan made for the values at hand would estimate
+/// each of them, every batch.
+fn with_generic_plans<T>(f: impl FnOnce() -> T) -> T {
     // SAFETY: the GUC nest level opened here is closed here, or by the abort
-    // of the enclosing (sub)transaction on error, which restores the settings;
-    // the names and values are NUL-terminated.
+    // of the enclosing (sub)transaction on error, which restores the setting;
+    // the name and value are NUL-terminated.
     unsafe {
         let level = pg_sys::NewGUCNestLevel();
-        for (name, value) in settings {
-            pg_sys::set_config_option(
-                name.as_ptr(),
-                value.as_ptr(),
-                pg_sys::GucContext::PGC_SUSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_SAVE,
-                true,
-                0,
-                false,
-            );
-        }
+        pg_sys::set_config_option(
+            c"plan_cache_mode".as_ptr(),
+            c"force_generic_plan".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
         let result = f();
         pg_sys::AtEOXact_GUC(true, level);
         result
@@ -270,10 +270,6 @@ fn as_replica<T>(f: impl FnOnce() -> T) -> T {
     };
     f()
 }
-
-/// The batch statements take arrays of up to `batch_size` values: a plan
-/// made for the values at hand would estimate each of them, every batch.
-const GENERIC_PLANS: (&std::ffi::CStr, &std::ffi::CStr) = (c"plan_cache_mode", c"force_generic_plan");
 
 /// One batch of sessions, in the current transaction.
 pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
