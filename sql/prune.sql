@@ -28,8 +28,10 @@ REVOKE ALL ON TABLE auth.prune_state FROM PUBLIC;
 
 -- Runs batches of auth.prune_step, committing after each, until a batch finds
 -- nothing and both sweeps have gone round once since the call began, or the
--- time budget runs out. (No SET clause: a procedure with one cannot COMMIT;
--- every name is schema-qualified instead.)
+-- time budget runs out. After a batch during which other sessions ran
+-- queries, it pauses (auth.prune_pause, auth_sessions.prune_busy_share), in
+-- a transaction of its own. (No SET clause: a procedure with one cannot
+-- COMMIT; every name is schema-qualified instead.)
 CREATE PROCEDURE auth.prune_expired_sessions(
     batch_size integer DEFAULT 1000,
     grace interval DEFAULT '0',
@@ -38,7 +40,8 @@ CREATE PROCEDURE auth.prune_expired_sessions(
     INOUT sessions_deleted bigint DEFAULT NULL,
     INOUT tokens_deleted bigint DEFAULT NULL,
     INOUT batches integer DEFAULT NULL,
-    INOUT longest_batch interval DEFAULT NULL)
+    INOUT longest_batch interval DEFAULT NULL,
+    INOUT paused interval DEFAULT NULL)
 LANGUAGE plpgsql
 AS $procedure$
 DECLARE
@@ -59,6 +62,7 @@ BEGIN
     tokens_deleted := 0;
     batches := 0;
     longest_batch := interval '0';
+    paused := interval '0';
     -- Start both sweeps over, so that going round once means every row was
     -- looked at (unless another pruner holds the cursors right now).
     PERFORM FROM auth.prune_state p FOR UPDATE SKIP LOCKED;
@@ -77,12 +81,14 @@ BEGIN
         sessions_done := sessions_done OR step.sessions_swept;
         tokens_done := tokens_done OR step.tokens_swept;
         EXIT WHEN step.sessions_deleted = 0 AND step.tokens_deleted = 0 AND sessions_done AND tokens_done;
+        paused := paused + auth.prune_pause(batch_started, deadline);
+        COMMIT;
         EXIT WHEN pg_catalog.clock_timestamp() >= deadline;
     END LOOP;
 END
 $procedure$;
-COMMENT ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer, interval) IS
-    'auth_sessions: prunes invalid sessions and revoked refresh tokens in batches, committing after each, until nothing is left or time_budget runs out; reports what it removed and its longest batch';
+COMMENT ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer, interval, interval) IS
+    'auth_sessions: prunes invalid sessions and revoked refresh tokens in batches, committing after each, until nothing is left or time_budget runs out, pausing while other sessions are busy (auth_sessions.prune_busy_share); reports what it removed, its longest batch and how long it paused';
 
 -- Sessions by validity and aal, the prune backlog, and the worker's record.
 -- Reads every session (a full scan): for monitoring, not for hot paths.
@@ -128,11 +134,14 @@ COMMENT ON FUNCTION auth.prune_refresh_tokens(integer, interval) IS
     'auth_sessions: deletes at most batch_size revoked refresh tokens whose updated_at is older than grace; returns how many';
 COMMENT ON FUNCTION auth.prune_step(integer, interval, interval) IS
     'auth_sessions: one batch of prune_sessions and of prune_refresh_tokens, with whether each sweep went round';
+COMMENT ON FUNCTION auth.prune_pause(timestamptz, timestamptz) IS
+    'auth_sessions: after a batch that started at batch_started, pauses while other sessions ran queries meanwhile, as auth_sessions.prune_busy_share says (never past deadline); returns the pause';
 
 REVOKE EXECUTE ON FUNCTION
     auth.prune_sessions(integer, interval),
     auth.prune_refresh_tokens(integer, interval),
     auth.prune_step(integer, interval, interval),
+    auth.prune_pause(timestamptz, timestamptz),
     auth.session_stats()
 FROM PUBLIC;
-REVOKE EXECUTE ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer, interval) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer, interval, interval) FROM PUBLIC;

@@ -7,6 +7,7 @@ mod claims;
 mod current;
 mod limits;
 mod lookup;
+mod pacing;
 mod planner;
 mod prune;
 mod sessions;

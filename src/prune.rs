@@ -26,8 +26,12 @@
 //! over `refresh_tokens_updated_at_idx`, with the same bounds. A concurrent
 //! pruner that finds the cursor row locked skips the sweeps (and still does
 //! the `not_after` part), so two pruners never wait for each other.
+//!
+//! Between batches, the procedure and the worker yield to the application:
+//! `pause_after` says how long (the rules are in pacing.rs).
 
 use crate::lookup;
+use crate::pacing;
 // Named in the extension_sql_file! `requires` below (SQL ordering only).
 #[allow(unused_imports)]
 use crate::sessions::session_row_validity;
@@ -443,10 +447,112 @@ fn prune_step(
     TableIterator::once((step.sessions, step.tokens, step.sessions_swept, step.tokens_swept))
 }
 
+/// The current time, on the clock of `pg_stat_activity` and `clock_timestamp()`.
+pub fn clock() -> Micros {
+    // SAFETY: reads the system clock; no shared state.
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
+/// How long to pause after a batch that started at `batch_started` (see
+/// pacing.rs): nothing unless another client backend ran a query meanwhile.
+pub fn pause_after(batch_started: Micros) -> Micros {
+    let share = settings::prune_busy_share();
+    if share >= 1.0 {
+        return 0;
+    }
+    let took = clock() - batch_started;
+    if application_busy_since(batch_started) { pacing::pause(took, share) } else { 0 }
+}
+
+/// Whether another client backend is running a statement, or started or
+/// ended one at or after `since`, as `pg_stat_activity` would show it (with
+/// `track_activities` off, nobody ever looks busy).
+fn application_busy_since(since: Micros) -> bool {
+    // SAFETY: the backend-status functions copy the shared array into this
+    // backend's memory (freed by the clear below, or at transaction end);
+    // entries 1..=n of that copy stay valid until it is cleared again, and
+    // are only read here.
+    unsafe {
+        // Drop the copy this transaction may already hold: it would be stale.
+        clear_activity_snapshot();
+        let me = pg_sys::MyProcPid;
+        let others = (1..=pg_sys::pgstat_fetch_stat_numbackends())
+            .filter_map(|i| local_backend(i).as_ref())
+            .map(|local| &local.backendStatus)
+            .filter(|b| b.st_procpid != me && b.st_procpid > 0 && b.st_backendType == pg_sys::BackendType::B_BACKEND)
+            .map(|b| pacing::Activity {
+                running: b.st_state == pg_sys::BackendState::STATE_RUNNING
+                    || b.st_state == pg_sys::BackendState::STATE_FASTPATH,
+                state_since: b.st_state_start_timestamp,
+            });
+        pacing::busy(others, since)
+    }
+}
+
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+unsafe fn local_backend(i: std::ffi::c_int) -> *mut pg_sys::LocalPgBackendStatus {
+    // SAFETY: 1-based index; NULL when out of range (checked by the caller).
+    unsafe { pg_sys::pgstat_fetch_stat_local_beentry(i) }
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+unsafe fn local_backend(i: std::ffi::c_int) -> *mut pg_sys::LocalPgBackendStatus {
+    // SAFETY: as above (the function was renamed in PostgreSQL 16).
+    unsafe { pg_sys::pgstat_get_local_beentry_by_index(i) }
+}
+
+#[cfg(feature = "pg13")]
+unsafe fn clear_activity_snapshot() {
+    // SAFETY: frees this backend's statistics snapshots, the activity copy among them.
+    unsafe { pg_sys::pgstat_clear_snapshot() }
+}
+
+#[cfg(not(feature = "pg13"))]
+unsafe fn clear_activity_snapshot() {
+    // SAFETY: frees this backend's copy of the activity array, if any.
+    unsafe { pg_sys::pgstat_clear_backend_activity_snapshot() }
+}
+
+/// Sleeps for `micros`, as `pg_sleep` does: a cancel, `statement_timeout` or
+/// termination interrupts it with the usual error; shown in
+/// `pg_stat_activity` as wait event `Extension`.
+fn sleep(micros: Micros) {
+    let end = clock().saturating_add(micros);
+    loop {
+        pgrx::check_for_interrupts!();
+        let left = end - clock();
+        if left <= 0 {
+            break;
+        }
+        let ms = (left + 999) / 1000;
+        // SAFETY: MyLatch is this backend's own latch, set up at its start.
+        unsafe {
+            pg_sys::WaitLatch(
+                pg_sys::MyLatch,
+                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as std::ffi::c_int,
+                ms as std::ffi::c_long,
+                pg_sys::PG_WAIT_EXTENSION,
+            );
+            pg_sys::ResetLatch(pg_sys::MyLatch);
+        }
+    }
+}
+
+/// Called by `auth.prune_expired_sessions` after each committed batch: when
+/// another session ran a query while the batch ran, pauses as
+/// `auth_sessions.prune_busy_share` says (never past `deadline`); returns
+/// how long it paused.
+#[pg_extern(volatile)]
+fn prune_pause(batch_started: TimestampWithTimeZone, deadline: TimestampWithTimeZone) -> Interval {
+    let pause = pause_after(batch_started.into_inner()).min(deadline.into_inner().saturating_sub(clock())).max(0);
+    sleep(pause);
+    Interval::from_micros(pause)
+}
+
 pgrx::extension_sql_file!(
     "../sql/prune.sql",
     name = "prune",
-    requires = [prune_sessions, prune_refresh_tokens, prune_step, session_row_validity]
+    requires = [prune_sessions, prune_refresh_tokens, prune_step, prune_pause, session_row_validity]
 );
 
 pub fn step(batch: i64, grace: Micros, token_grace: Micros) -> Step {

@@ -43,6 +43,7 @@ static PRUNE_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static PRUNE_GRACE: GucSetting<i32> = GucSetting::<i32>::new(0);
 static PRUNE_TOKEN_GRACE: GucSetting<i32> = GucSetting::<i32>::new(24 * 3600);
 static PRUNE_TIME_BUDGET: GucSetting<i32> = GucSetting::<i32>::new(10);
+static PRUNE_BUSY_SHARE: GucSetting<f64> = GucSetting::<f64>::new(0.05);
 
 /// What the background pruning worker does (read on each wake-up, so a
 /// reload applies).
@@ -64,6 +65,12 @@ pub fn pruning() -> Pruning {
         token_grace: seconds_to_micros(PRUNE_TOKEN_GRACE.get()),
         time_budget: std::time::Duration::from_secs(PRUNE_TIME_BUDGET.get() as u64),
     }
+}
+
+/// The most of the time pruning may take while other sessions run queries
+/// (see pacing.rs): read after every batch, by the procedure and the worker.
+pub fn prune_busy_share() -> f64 {
+    PRUNE_BUSY_SHARE.get()
 }
 
 /// The database the worker prunes.
@@ -207,6 +214,20 @@ pub fn register() {
         i32::MAX,
         GucContext::Sighup,
         GucFlags::UNIT_S,
+    );
+    // Only how fast pruning goes while others are busy, never what it
+    // deletes: anyone may set it, for their own CALL.
+    GucRegistry::define_float_guc(
+        c"auth_sessions.prune_busy_share",
+        c"The largest share of the time pruning takes while other sessions are running queries (1 = never pause).",
+        c"After each batch during which another session ran a query, pruning pauses for (1 / share - 1) times \
+          the batch's duration (at most 5 s), so that it leaves the CPU to the application; when nobody else \
+          ran anything it goes straight on. Applies to auth.prune_expired_sessions and the background worker.",
+        &PRUNE_BUSY_SHARE,
+        0.01,
+        1.0,
+        GucContext::Userset,
+        GucFlags::default(),
     );
     reserve_prefix();
 }

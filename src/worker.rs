@@ -6,7 +6,9 @@
 //! backend_type `auth_sessions pruner`, sleeps `auth_sessions.prune_interval`
 //! between runs (re-reading settings on reload), sleeps through recovery (a
 //! hot standby), skips a database where the extension is not installed, logs
-//! what each run removed and records it in `auth.prune_state`. An error in a
+//! what each run removed and records it in `auth.prune_state`. Between
+//! batches it yields to the application as `auth_sessions.prune_busy_share`
+//! says (pacing.rs). An error in a
 //! run is caught, logged and recorded, and the next run goes on; should the
 //! process die anyway, the postmaster restarts it.
 
@@ -98,6 +100,7 @@ fn run(p: &settings::Pruning) {
     let (mut sessions, mut tokens) = (0i64, 0i64);
     let mut error = None;
     loop {
+        let batch_started = prune::clock();
         match in_transaction(|| prune::step(p.batch_size, p.grace, p.token_grace)) {
             Ok(step) => {
                 sessions += step.sessions;
@@ -111,6 +114,13 @@ fn run(p: &settings::Pruning) {
                 error = Some(message);
                 break;
             }
+        }
+        // Yield to the application (pacing.rs), outside any transaction.
+        let pause = in_transaction(|| prune::pause_after(batch_started)).unwrap_or(0).max(0);
+        let left = p.time_budget.saturating_sub(started.elapsed());
+        let pause = Duration::from_micros(pause as u64).min(left);
+        if !pause.is_zero() && !BackgroundWorker::wait_latch(Some(pause)) {
+            break;
         }
         if started.elapsed() >= p.time_budget || BackgroundWorker::sigterm_received() {
             break;

@@ -87,11 +87,12 @@ SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', now() - interv
   FROM generate_series(1, 250);
 -- (Its longest_batch output is a duration; only its presence is shown.)
 CREATE PROCEDURE pg_temp.prune_and_report(batch integer) LANGUAGE plpgsql AS $$
-DECLARE s bigint; t bigint; b integer; l interval;
+DECLARE s bigint; t bigint; b integer; l interval; p interval;
 BEGIN
-    CALL auth.prune_expired_sessions(batch, '0', '24 hours', '1 minute', s, t, b, l);
-    RAISE NOTICE 'sessions_deleted %, tokens_deleted %, batches %, longest_batch reported %', s, t, b, l >= interval '0';
+    CALL auth.prune_expired_sessions(batch, '0', '24 hours', '1 minute', s, t, b, l, p);
+    RAISE NOTICE 'sessions_deleted %, tokens_deleted %, batches %, longest_batch reported %, paused %', s, t, b, l >= interval '0', p;
 END $$;
+-- Nobody else runs queries here, so it never pauses (see prune_pacing.spec).
 CALL pg_temp.prune_and_report(100);
 CALL pg_temp.prune_and_report(1000);
 SELECT auth.session_stats() -> 'prune_backlog' AS backlog,
@@ -154,6 +155,21 @@ DROP TABLE public.devices;
 SELECT auth.prune_sessions(100) AS deleted;
 SELECT * FROM pg_temp.children();
 SHOW session_replication_role;
+
+-- Pacing (auth_sessions.prune_busy_share, 0.01 to 1, default 0.05): alone,
+-- a batch is never followed by a pause; out-of-range values are refused (22023).
+SHOW auth_sessions.prune_busy_share;
+SELECT auth.prune_pause(clock_timestamp() - interval '50 ms', 'infinity') AS pause_when_alone;
+SELECT auth.prune_pause(NULL, 'infinity') IS NULL AS null_in_null_out;
+SET auth_sessions.prune_busy_share = 0;
+\echo :LAST_ERROR_SQLSTATE
+SET auth_sessions.prune_busy_share = 1.5;
+\echo :LAST_ERROR_SQLSTATE
+SET auth_sessions.prune_busy_share = 'fast';
+\echo :LAST_ERROR_SQLSTATE
+SET auth_sessions.prune_busy_share = 1;
+SHOW auth_sessions.prune_busy_share;
+RESET auth_sessions.prune_busy_share;
 
 -- Rejected input: 22004 for NULLs, 22023 for a non-positive batch or a negative grace.
 SELECT auth.prune_sessions(NULL);
