@@ -75,7 +75,7 @@ busy_ms=$(echo "${unpaced#*|}" | awk '{ print $5 }')
 busy=$(side_by_side busy "DO \$\$ DECLARE t timestamptz := clock_timestamp() + interval '$busy_ms ms';
     BEGIN WHILE clock_timestamp() < t LOOP END LOOP; END \$\$")
 
-printf '\n%-52s %7s %7s %7s %7s %6s %7s %8s %8s\n' "concurrent stream (4 clients)" "txns" "p50 ms" "p99 ms" "max ms" "p99 x" \
+printf '\n%-54s %7s %7s %7s %7s %6s %7s %8s %8s\n' "concurrent stream (4 clients)" "txns" "p50 ms" "p99 ms" "max ms" "p99 x" \
     "ms" "pruned" "rows/s"
 row() { # label "count p50 p99 max [window]" idle-p99 [result-file]
     local label=$1 idle_p99=$3 pruned=-
