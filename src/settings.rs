@@ -4,7 +4,8 @@
 //! The validity and limit settings are `PGC_SUSET`: only superusers (or roles
 //! granted `SET` on them) may change them, so no ordinary role can loosen
 //! validity inside its own session. `hoist_current_session` only changes how
-//! often a function runs, not its answers, so anyone may set it.
+//! often a function runs, and `prune_busy_share` how fast pruning goes, not
+//! what anything answers or deletes, so anyone may set them.
 //! Durations are integer settings in seconds, so PostgreSQL parses units
 //! (`'8h'`, `'30min'`, `'1d'`, `'90s'`; a bare number is seconds) and rejects
 //! negative or malformed values with SQLSTATE 22023 when they are set.
