@@ -37,6 +37,9 @@ shared_preload_libraries = 'auth_sessions'
 auth_sessions.prune_database = '$db'
 auth_sessions.prune_interval = '1s'
 auth_sessions.prune_token_grace = '1h'
+# Never yield here, so that each run's work is predictable; yielding is
+# tested at the end.
+auth_sessions.prune_busy_share = 1
 CONF
 as_pg "$(pg_bindir)/pg_ctl" -D "$primary" -l "$primary/server.log" -m fast -w restart >/dev/null
 
@@ -91,4 +94,21 @@ check "the standby's worker is running" 1 \
     "$(on_standby -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'")"
 check "and has not tried to prune there" 0 \
     "$(grep -c 'auth_sessions pruner: \(pruning failed\|removed\)\|cannot execute' "$standby/server.log" || true)"
+
+# While another session runs a query, the worker yields between batches
+# (pacing.rs), still prunes everything, and says how long it paused.
+on_primary -c "ALTER SYSTEM SET auth_sessions.prune_busy_share = 0.05" -c "SELECT pg_reload_conf()" >/dev/null
+on_primary -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
+busy=$!
+for _ in $(seq 1 300); do
+    [ "$(on_primary -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(120)' AND state = 'active'")" = 1 ] && break
+    sleep 0.1
+done
+on_primary -c "$expired" >/dev/null
+wait_for "a worker yielding to a busy session still prunes everything" "SELECT count(*) = 1 FROM auth.sessions"
+for _ in $(seq 1 300); do grep -q 'ms of it while other sessions were busy' "$primary/server.log" && break; sleep 0.1; done
+check "and logs how long it paused" 1 \
+    "$(grep -m1 -c 'auth_sessions pruner: removed [0-9]* sessions .* (paused [0-9]* ms of it while other sessions were busy)' "$primary/server.log" || true)"
+on_primary -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(120)'" >/dev/null
+wait $busy 2>/dev/null || true
 exit $failed
