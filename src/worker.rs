@@ -8,9 +8,9 @@
 //! hot standby), skips a database where the extension is not installed, logs
 //! what each run removed and records it in `auth.prune_state`. Between
 //! batches it yields to the application as `auth_sessions.prune_busy_share`
-//! says (pacing.rs). An error in a
-//! run is caught, logged and recorded, and the next run goes on; should the
-//! process die anyway, the postmaster restarts it.
+//! says (pacing.rs). An error in a run is caught, logged and recorded, and
+//! the next run goes on; should the process die anyway, the postmaster
+//! restarts it.
 
 use crate::prune;
 use crate::settings;
