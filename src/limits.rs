@@ -105,7 +105,6 @@ fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
     }
 }
 
-
 /// BEFORE INSERT ON auth.sessions FOR EACH ROW.
 #[pg_trigger]
 fn enforce_session_limit<'a>(

@@ -137,7 +137,6 @@ fn bad(code: PgSqlErrorCode, message: &'static str) -> ! {
     ereport!(ERROR, code, message);
 }
 
-
 /// Validated arguments: a positive batch size and a non-negative grace.
 pub fn batch_size(n: Option<i32>) -> i64 {
     match n {
