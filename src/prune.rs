@@ -30,6 +30,7 @@
 //! Between batches, the procedure and the worker yield to the application:
 //! `pause_after` says how long (the rules are in pacing.rs).
 
+use crate::direct;
 use crate::lookup;
 use crate::pacing;
 // Named in the extension_sql_file! `requires` below (SQL ordering only).
@@ -185,7 +186,8 @@ fn uuids(ids: &[[u8; 16]]) -> Vec<Uuid> {
 
 /// Whether the children deleted in step 3 are all that deleting a session
 /// would cascade to, so that the delete may skip its triggers: under READ
-/// COMMITTED (see `DELETE_CHILDREN`), with no rule on `auth.sessions`, and
+/// COMMITTED (see `DELETE_CHILDREN`), with no rule on `auth.sessions`, no
+/// row security applying to the caller on the children's tables, and
 /// with no trigger that fires on its deletes other than the `ON DELETE
 /// CASCADE` foreign keys of `auth.refresh_tokens` and `auth.mfa_amr_claims`.
 /// Any other trigger (an audit trigger, another table's foreign key) keeps
@@ -196,6 +198,14 @@ fn cascades_done_by_hand() -> bool {
         return false;
     }
     let [sessions, tokens, claims] = lookup::session_tables();
+    // Row security on a child table would hide children from step 3, which
+    // the cascades (run as the table's owner) would still delete.
+    // SAFETY: catalog lookups for the current user.
+    if [tokens, claims].into_iter().any(|t| unsafe {
+        pg_sys::check_enable_rls(t, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+    }) {
+        return false;
+    }
     // SAFETY: the relation is opened and locked (AccessShareLock, to the end
     // of the transaction, as the DELETE that follows would) and closed here;
     // `trigdesc` is the relcache's array of `numtriggers` triggers, valid
@@ -283,12 +293,19 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
     Spi::connect_mut(|client| {
         // 1. Past not_after, through sessions_not_after_idx.
         // (id, ctid) of each locked session to delete.
-        let mut doomed: Vec<([u8; 16], pg_sys::ItemPointerData)> = Vec::new();
-        for row in run(client, PAST_NOT_AFTER, &[cutoff(now, grace).into(), batch.into()])? {
-            if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<pg_sys::ItemPointerData>(2)?) {
-                doomed.push((*id, ctid));
+        let before = cutoff(now, grace);
+        let mut doomed = match direct::lock_past_not_after(before.into_inner(), batch as usize) {
+            Some(locked) => locked,
+            None => {
+                let mut locked: Vec<([u8; 16], pg_sys::ItemPointerData)> = Vec::new();
+                for row in run(client, PAST_NOT_AFTER, &[before.into(), batch.into()])? {
+                    if let (Some(id), Some(ctid)) = (row.get::<Uuid>(1)?, row.get::<pg_sys::ItemPointerData>(2)?) {
+                        locked.push((*id, ctid));
+                    }
+                }
+                locked
             }
-        }
+        };
         // 2. The sweep, when a rule needs it and no other pruner holds the cursor.
         let mut swept = !sweep_needed;
         if sweep_needed && (doomed.len() as i64) < batch {
@@ -337,13 +354,19 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         }
         // 3. Delete their children that nobody else holds; leave the sessions
         // whose children someone else has locked (a refresh under way).
-        let ids = uuids(&doomed.iter().map(|(id, _)| *id).collect::<Vec<_>>());
-        let mut blocked = HashSet::new();
-        for row in run(client, DELETE_CHILDREN, &[ids.into()])? {
-            if let Some(id) = row.get::<Uuid>(1)? {
-                blocked.insert(*id);
+        let ids: Vec<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
+        let blocked = match direct::delete_children(&ids) {
+            Some(outcome) => outcome.blocked,
+            None => {
+                let mut blocked = HashSet::new();
+                for row in run(client, DELETE_CHILDREN, &[uuids(&ids).into()])? {
+                    if let Some(id) = row.get::<Uuid>(1)? {
+                        blocked.insert(*id);
+                    }
+                }
+                blocked
             }
-        }
+        };
         let ctids: Vec<pg_sys::ItemPointerData> =
             doomed.into_iter().filter(|(id, _)| !blocked.contains(id)).map(|(_, ctid)| ctid).collect();
         if ctids.is_empty() {

@@ -156,6 +156,56 @@ SELECT auth.prune_sessions(100) AS deleted;
 SELECT * FROM pg_temp.children();
 SHOW session_replication_role;
 
+-- Sessions past not_after go oldest first.
+SELECT pg_temp.expired(4, 'f');
+UPDATE auth.sessions SET not_after = now() - interval '1 hour' * right(id::text, 1)::int;
+SELECT auth.prune_sessions(2) AS deleted;
+SELECT string_agg(right(id::text, 1), ',' ORDER BY id) AS still_there FROM auth.sessions;
+SELECT auth.prune_sessions(100) AS deleted;
+
+-- Finding, locking and deleting go straight to the heap only where the SQL
+-- statement would do nothing more (src/direct.rs). A trigger on deleting a
+-- refresh token keeps the statement, and fires for every token.
+CREATE TABLE pg_temp.token_audit (session_id uuid);
+CREATE FUNCTION pg_temp.token_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO pg_temp.token_audit VALUES (OLD.session_id); RETURN OLD; END $$;
+CREATE TRIGGER token_audit AFTER DELETE ON auth.refresh_tokens FOR EACH ROW EXECUTE FUNCTION pg_temp.token_audit();
+SELECT pg_temp.expired(5, 'f');
+SELECT auth.prune_sessions(100) AS deleted;
+SELECT count(*) AS tokens_audited, count(DISTINCT session_id) AS of_sessions FROM pg_temp.token_audit;
+SELECT * FROM pg_temp.children();
+DROP TRIGGER token_audit ON auth.refresh_tokens;
+-- A pruning role is held to its privileges and to row-level security.
+CREATE ROLE pruner;
+GRANT USAGE ON SCHEMA auth TO pruner;
+GRANT EXECUTE ON FUNCTION auth.prune_sessions(integer, interval) TO pruner;
+GRANT SELECT, UPDATE, DELETE ON auth.sessions, auth.mfa_amr_claims TO pruner;
+GRANT SELECT, UPDATE ON auth.refresh_tokens TO pruner;
+SELECT pg_temp.expired(4, 'f');
+-- Row security on auth.sessions limits what the role can prune (the policy
+-- shows it sessions f...1 and f...2 only) ...
+CREATE POLICY pruner_sees ON auth.sessions TO pruner USING (right(id::text, 1) IN ('1', '2'));
+SET ROLE pruner;
+-- ... without DELETE on auth.refresh_tokens it gets 42501, and nothing is deleted;
+SELECT auth.prune_sessions(100) AS deleted;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT * FROM pg_temp.children();
+GRANT DELETE ON auth.refresh_tokens TO pruner;
+-- and with row security on auth.refresh_tokens it hides every token: the cascades, which
+-- run as the table's owner, still delete them, so none is left behind.
+CREATE POLICY pruner_sees_none ON auth.refresh_tokens TO pruner USING (false);
+SET ROLE pruner;
+SELECT auth.prune_sessions(100) AS deleted;
+RESET ROLE;
+SELECT string_agg(right(id::text, 1), ',' ORDER BY id) AS still_there FROM auth.sessions;
+SELECT count(*) AS orphan_tokens FROM auth.refresh_tokens r
+ WHERE NOT EXISTS (SELECT FROM auth.sessions s WHERE s.id = r.session_id);
+SELECT * FROM pg_temp.children();
+DROP POLICY pruner_sees ON auth.sessions;
+DROP POLICY pruner_sees_none ON auth.refresh_tokens;
+SELECT auth.prune_sessions(100) AS deleted;
+
 -- Pacing (auth_sessions.prune_busy_share, 0.01 to 1, default 0.05): alone,
 -- a batch is never followed by a pause; out-of-range values are refused (22023).
 SHOW auth_sessions.prune_busy_share;
@@ -199,3 +249,4 @@ SELECT p.oid::regprocedure AS routine, has_function_privilege('public', p.oid, '
 
 DROP EXTENSION auth_sessions;
 DROP SCHEMA auth;
+DROP ROLE pruner;

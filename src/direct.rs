@@ -1,0 +1,379 @@
+//! Pruning's two hottest steps done directly through the heap and its
+//! indexes, as a plain SQL statement would do them, minus the executor:
+//!
+//! - `lock_past_not_after`: the sessions past `not_after`, oldest first,
+//!   from `sessions_not_after_idx`, each locked `FOR UPDATE` unless someone
+//!   else holds it (`SKIP LOCKED`);
+//! - `delete_children`: the refresh tokens and amr claims of a batch's
+//!   sessions, found through their `session_id` indexes and deleted in one
+//!   visit each, never waiting: a child someone else holds, or that changed
+//!   since it was found, stays, and its session is reported as blocked.
+//!
+//! Heap pages are read by TID, as a TID scan reads them, so they are not
+//! pruned on the way: the rows that earlier batches deleted are left to
+//! VACUUM, as one big `DELETE` leaves its rows. (Pruning them page by page,
+//! once per batch that touched the page, was a fifth of a batch's time.)
+//! Index entries found dead are marked so, as an index scan marks them.
+//!
+//! Each is only a shortcut for its SQL statement, so it is taken only when
+//! nothing the statement adds applies: under READ COMMITTED, in a
+//! read-write transaction, on plain heap tables, with the privileges the
+//! statement needs, no row-level security applying to the caller, and the
+//! seed's index; deleting also needs no rule and no trigger firing on
+//! delete. Otherwise the function returns `None`, having done nothing, and
+//! the caller runs its SQL statement. Publications are checked as the
+//! executor checks them, and the WAL records carry the replica identity as
+//! for any delete.
+
+use crate::validity::Micros;
+use pgrx::pg_sys;
+use std::collections::HashSet;
+use std::ffi::CStr;
+
+/// What deleting the children of a batch did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub deleted: i64,
+    /// Sessions with a child that could not be taken: they must stay.
+    pub blocked: HashSet<[u8; 16]>,
+}
+
+/// The children tables and the index (leading column `session_id`) each is
+/// searched through, by the seed's names.
+const CHILDREN: [(&CStr, &CStr); 2] = [
+    (c"refresh_tokens", c"refresh_tokens_session_id_revoked_idx"),
+    (c"mfa_amr_claims", c"mfa_amr_claims_session_id_authentication_method_pkey"),
+];
+
+/// READ COMMITTED and read-write: where the statements replaced here take a
+/// new snapshot each and may write.
+fn plain_transaction() -> bool {
+    // SAFETY: reads backend-local transaction state.
+    unsafe { pg_sys::XactIsoLevel < pg_sys::XACT_REPEATABLE_READ as i32 && !pg_sys::XactReadOnly }
+}
+
+/// `auth.<table>` and `auth.<index>`, when the index is a valid, complete
+/// btree index on `table` whose first column is `column`, and the caller
+/// has each of `privileges` on `table` and no row security applies to it.
+fn target(table: &CStr, index: &CStr, column: &CStr, privileges: &[u32]) -> Option<(pg_sys::Oid, pg_sys::Oid, i16)> {
+    // SAFETY: syscache lookups with NUL-terminated names; the relations are
+    // opened with AccessShareLock (kept to the end of the transaction, as
+    // the statement that follows would) and closed here, and the relcache
+    // fields read are valid while they are open.
+    unsafe {
+        let auth = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
+        if auth == pg_sys::InvalidOid {
+            return None;
+        }
+        let (table, index) = (pg_sys::get_relname_relid(table.as_ptr(), auth), pg_sys::get_relname_relid(index.as_ptr(), auth));
+        if table == pg_sys::InvalidOid || index == pg_sys::InvalidOid {
+            return None;
+        }
+        let user = pg_sys::GetUserId();
+        if privileges.iter().any(|p| pg_sys::pg_class_aclcheck(table, user, *p as pg_sys::AclMode) != pg_sys::AclResult::ACLCHECK_OK)
+            || pg_sys::check_enable_rls(table, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+        {
+            return None;
+        }
+        let column = pg_sys::get_attnum(table, column.as_ptr());
+        let rel = pg_sys::table_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let heap = (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char
+            && (*rel).rd_tableam == pg_sys::GetHeapamTableAmRoutine();
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        if !heap || column <= 0 {
+            return None;
+        }
+        let idx = pg_sys::index_open(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let form = &*(*idx).rd_index;
+        let ok = form.indrelid == table
+            && form.indisvalid
+            && (*(*idx).rd_rel).relam == pg_sys::BTREE_AM_OID
+            && form.indnkeyatts >= 1
+            && *form.indkey.values.as_ptr() == column
+            && pg_sys::RelationGetIndexPredicate(idx).is_null();
+        pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
+        ok.then_some((table, index, column))
+    }
+}
+
+/// Whether a rule or an enabled trigger would act on deleting from `table`.
+fn delete_has_side_effects(table: pg_sys::Oid) -> bool {
+    // SAFETY: as in `target`; `trigdesc` is the relcache's array of
+    // `numtriggers` triggers, valid while the relation is open.
+    unsafe {
+        let rel = pg_sys::table_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let mut found = (*(*rel).rd_rel).relhasrules;
+        let desc = (*rel).trigdesc;
+        if !found && !desc.is_null() {
+            let triggers = std::slice::from_raw_parts((*desc).triggers, (*desc).numtriggers as usize);
+            found = triggers.iter().any(|t| {
+                (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) != 0
+                    && t.tgenabled != pg_sys::TRIGGER_DISABLED as std::ffi::c_char
+            });
+        }
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        found
+    }
+}
+
+fn block_and_offset(t: &pg_sys::ItemPointerData) -> (u32, u16) {
+    pgrx::itemptr::item_pointer_get_both(*t)
+}
+
+/// An index scan that hands out, for each index entry, the TID of the heap
+/// tuple visible to the snapshot (following HOT chains), reading the heap
+/// page by TID (no pruning), and marks entries whose chain is dead to
+/// everyone, as `index_fetch_heap` does.
+struct Scan {
+    rel: pg_sys::Relation,
+    scan: pg_sys::IndexScanDesc,
+    snapshot: pg_sys::Snapshot,
+}
+
+impl Scan {
+    /// SAFETY: `rel` and `index` are open and locked; `snapshot` is
+    /// registered and outlives the scan.
+    unsafe fn begin(rel: pg_sys::Relation, index: pg_sys::Relation, snapshot: pg_sys::Snapshot) -> Scan {
+        // SAFETY: as the function's contract says.
+        unsafe {
+            #[cfg(feature = "pg18")]
+            let scan = pg_sys::index_beginscan(rel, index, snapshot, std::ptr::null_mut(), 1, 0);
+            #[cfg(not(feature = "pg18"))]
+            let scan = pg_sys::index_beginscan(rel, index, snapshot, 1, 0);
+            Scan { rel, scan, snapshot }
+        }
+    }
+
+    /// Restarts the scan with one key on the index's first column.
+    /// SAFETY: `argument` points at memory that outlives the scan's use of it
+    /// (by-reference types), or is a by-value datum.
+    unsafe fn rescan(&mut self, strategy: u32, procedure: u32, argument: pg_sys::Datum) {
+        // SAFETY: the key is copied into the scan by index_rescan.
+        unsafe {
+            let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+            pg_sys::ScanKeyInit(&mut key, 1, strategy as pg_sys::StrategyNumber, pg_sys::Oid::from(procedure), argument);
+            pg_sys::index_rescan(self.scan, &mut key, 1, std::ptr::null_mut(), 0);
+        }
+    }
+
+    /// The next visible tuple: calls `read` with it while its buffer is
+    /// share-locked, and returns its TID with what `read` returned.
+    fn next<T>(&mut self, direction: pg_sys::ScanDirection::Type, mut read: impl FnMut(&pg_sys::HeapTupleData) -> T) -> Option<(pg_sys::ItemPointerData, T)> {
+        // SAFETY: the scan, relation and snapshot are valid (see `begin`);
+        // the buffer is pinned and share-locked around the HOT-chain search
+        // and `read`, which only reads the tuple; `kill_prior_tuple` is set
+        // only from a chain found dead to every snapshot, on a primary.
+        unsafe {
+            loop {
+                let tid = pg_sys::index_getnext_tid(self.scan, direction);
+                if tid.is_null() {
+                    return None;
+                }
+                let mut t = *tid;
+                let buffer = pg_sys::ReadBuffer(self.rel, block_and_offset(&t).0);
+                pg_sys::LockBuffer(buffer, pg_sys::BUFFER_LOCK_SHARE as i32);
+                let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
+                let mut all_dead = false;
+                let recovery = (*self.scan).xactStartedInRecovery;
+                let visible = pg_sys::heap_hot_search_buffer(
+                    &mut t,
+                    self.rel,
+                    buffer,
+                    self.snapshot,
+                    &mut tuple,
+                    if recovery { std::ptr::null_mut() } else { &mut all_dead },
+                    true,
+                );
+                let value = visible.then(|| read(&tuple));
+                pg_sys::UnlockReleaseBuffer(buffer);
+                (*self.scan).kill_prior_tuple = all_dead;
+                if let Some(value) = value {
+                    return Some((t, value));
+                }
+            }
+        }
+    }
+
+    fn end(self) {
+        // SAFETY: ends the scan begun in `begin`.
+        unsafe { pg_sys::index_endscan(self.scan) }
+    }
+}
+
+/// Takes a new snapshot, registered until `f` returns. Registering keeps
+/// this backend's xmin at or below the snapshot's, so a tuple it shows as
+/// visible cannot be pruned away before `f` is done with its TID.
+fn with_new_snapshot<T>(f: impl FnOnce(pg_sys::Snapshot) -> T) -> T {
+    // SAFETY: the snapshot is copied and registered with the current
+    // resource owner, and unregistered here (or at abort, on an ERROR).
+    unsafe {
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        let result = f(snapshot);
+        pg_sys::UnregisterSnapshot(snapshot);
+        result
+    }
+}
+
+/// Up to `limit` sessions whose `not_after` is before `cutoff`, oldest
+/// first, each locked `FOR UPDATE` unless someone else holds it or it
+/// changed since the snapshot (then it is skipped): their ids and TIDs.
+/// `None` (nothing done) when the direct path does not apply.
+pub fn lock_past_not_after(cutoff: Micros, limit: usize) -> Option<Vec<([u8; 16], pg_sys::ItemPointerData)>> {
+    if !plain_transaction() {
+        return None;
+    }
+    // SELECT ... FOR UPDATE needs SELECT and UPDATE.
+    let (table, index, column) = target(
+        c"sessions",
+        c"sessions_not_after_idx",
+        c"not_after",
+        &[pg_sys::ACL_SELECT, pg_sys::ACL_UPDATE],
+    )?;
+    // SAFETY: resolving column 1 of the table, the id by the seed's layout.
+    let id_column = unsafe { pg_sys::get_attnum(table, c"id".as_ptr()) };
+    if id_column != 1 {
+        return None;
+    }
+    let mut locked = Vec::with_capacity(limit);
+    // SAFETY:
+    // - the relations are opened with RowShareLock, as SELECT ... FOR UPDATE
+    //   opens them, and closed with NoLock (the locks last to transaction end);
+    // - the id and not_after are read from the tuple while its buffer is
+    //   locked, through the relation's own descriptor (id is uuid, 16 bytes
+    //   by reference; not_after a by-value timestamptz);
+    // - heap_lock_tuple returns with the tuple's buffer pinned, released here;
+    // - an ERROR raised inside releases relations, buffers, the scan and the
+    //   snapshot through the resource owner, as for any C caller.
+    unsafe {
+        let rel = pg_sys::table_open(table, pg_sys::RowShareLock as pg_sys::LOCKMODE);
+        let idx = pg_sys::index_open(index, pg_sys::RowShareLock as pg_sys::LOCKMODE);
+        let desc = (*rel).rd_att;
+        with_new_snapshot(|snapshot| {
+            let mut scan = Scan::begin(rel, idx, snapshot);
+            scan.rescan(pg_sys::BTLessStrategyNumber, pg_sys::F_TIMESTAMPTZ_LT, pg_sys::Datum::from(cutoff));
+            let cid = pg_sys::GetCurrentCommandId(true);
+            // The index is on not_after DESC: backward is oldest first.
+            while locked.len() < limit {
+                let Some((tid, row)) = scan.next(pg_sys::ScanDirection::BackwardScanDirection, |tuple| {
+                    let mut null = false;
+                    let id = pg_sys::heap_getattr(tuple as *const _ as *mut _, 1, desc, &mut null);
+                    let id = (!null).then(|| *(id.cast_mut_ptr::<[u8; 16]>()));
+                    let not_after = pg_sys::heap_getattr(tuple as *const _ as *mut _, column as i32, desc, &mut null);
+                    id.filter(|_| !null && (not_after.value() as i64) < cutoff)
+                }) else {
+                    break;
+                };
+                let Some(id) = row else { continue };
+                let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
+                tuple.t_self = tid;
+                let mut buffer: pg_sys::Buffer = 0;
+                let mut failure: pg_sys::TM_FailureData = std::mem::zeroed();
+                let result = pg_sys::heap_lock_tuple(
+                    rel,
+                    &mut tuple,
+                    cid,
+                    pg_sys::LockTupleMode::LockTupleExclusive,
+                    pg_sys::LockWaitPolicy::LockWaitSkip,
+                    false,
+                    &mut buffer,
+                    &mut failure,
+                );
+                if buffer != 0 {
+                    pg_sys::ReleaseBuffer(buffer);
+                }
+                if result == pg_sys::TM_Result::TM_Ok {
+                    locked.push((id, tid));
+                }
+            }
+            scan.end();
+        });
+        pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+    }
+    // SAFETY: makes the locks visible to the next statements of the
+    // transaction, as the end of a statement does.
+    unsafe { pg_sys::CommandCounterIncrement() };
+    Some(locked)
+}
+
+/// Deletes every child of the sessions `ids` that nobody else holds, or
+/// returns `None` (having done nothing) when the direct path does not apply.
+///
+/// Must be called after the sessions are locked: the snapshot taken here is
+/// newer than those locks, so (under READ COMMITTED) it sees every child the
+/// sessions will ever have.
+pub fn delete_children(ids: &[[u8; 16]]) -> Option<Outcome> {
+    if !plain_transaction() {
+        return None;
+    }
+    let mut targets = Vec::with_capacity(CHILDREN.len());
+    for (table, index) in CHILDREN {
+        // DELETE ... WHERE needs DELETE and SELECT.
+        let (table, index, _) = target(table, index, c"session_id", &[pg_sys::ACL_DELETE, pg_sys::ACL_SELECT])?;
+        if delete_has_side_effects(table) {
+            return None;
+        }
+        targets.push((table, index));
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut outcome = Outcome::default();
+    for (table, index) in targets {
+        delete_from(table, index, &sorted, &mut outcome);
+    }
+    // SAFETY: makes this command's deletions visible to the next statements
+    // of the transaction, as the end of a DELETE statement does.
+    unsafe { pg_sys::CommandCounterIncrement() };
+    Some(outcome)
+}
+
+/// Finds the children of the sessions `ids` (sorted) in `table` through
+/// `index` under a new snapshot, then deletes them in physical order with
+/// `heap_delete(wait = false)`.
+fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], outcome: &mut Outcome) {
+    // SAFETY:
+    // - the relations are opened with RowExclusiveLock, as a DELETE opens
+    //   them, and closed with NoLock (the locks last to transaction end);
+    // - each key points into `ids`, which outlives the scan;
+    // - the TIDs are used while the snapshot that found them visible is
+    //   registered (see `with_new_snapshot`), so each still has a normal
+    //   line pointer when heap_delete reads it;
+    // - an ERROR raised inside releases relations, buffers, the scan and the
+    //   snapshot through the resource owner, as for any C caller.
+    unsafe {
+        let rel = pg_sys::table_open(table, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        pg_sys::CheckCmdReplicaIdentity(rel, pg_sys::CmdType::CMD_DELETE);
+        let idx = pg_sys::index_open(index, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        with_new_snapshot(|snapshot| {
+            let mut scan = Scan::begin(rel, idx, snapshot);
+            // (visible version's TID, its session)
+            let mut found: Vec<(pg_sys::ItemPointerData, usize)> = Vec::with_capacity(ids.len());
+            for (i, id) in ids.iter().enumerate() {
+                scan.rescan(pg_sys::BTEqualStrategyNumber, pg_sys::F_UUID_EQ, pg_sys::Datum::from(id.as_ptr()));
+                while let Some((t, ())) = scan.next(pg_sys::ScanDirection::ForwardScanDirection, |_| ()) {
+                    found.push((t, i));
+                }
+            }
+            scan.end();
+            found.sort_unstable_by_key(|(t, _)| block_and_offset(t));
+            found.dedup_by_key(|(t, _)| block_and_offset(t));
+            let cid = pg_sys::GetCurrentCommandId(true);
+            for (mut t, i) in found {
+                let mut failure: pg_sys::TM_FailureData = std::mem::zeroed();
+                match pg_sys::heap_delete(rel, &mut t, cid, std::ptr::null_mut(), false, &mut failure, false) {
+                    pg_sys::TM_Result::TM_Ok => outcome.deleted += 1,
+                    // Deleted by a transaction that has committed since: gone.
+                    pg_sys::TM_Result::TM_Deleted => {}
+                    // Locked, being changed, or changed since: it stays, and
+                    // so does its session.
+                    _ => {
+                        outcome.blocked.insert(ids[i]);
+                    }
+                }
+            }
+        });
+        pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+    }
+}
