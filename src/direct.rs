@@ -234,7 +234,8 @@ pub fn lock_past_not_after(cutoff: Micros, limit: usize) -> Option<Vec<([u8; 16]
     if id_column != 1 {
         return None;
     }
-    let mut locked = Vec::with_capacity(limit);
+    // (The limit can be anything up to i32::MAX; the rows found are fewer.)
+    let mut locked = Vec::with_capacity(limit.min(4096));
     // SAFETY:
     // - the relations are opened with RowShareLock, as SELECT ... FOR UPDATE
     //   opens them, and closed with NoLock (the locks last to transaction end);

@@ -161,7 +161,8 @@ SELECT pg_temp.expired(4, 'f');
 UPDATE auth.sessions SET not_after = now() - interval '1 hour' * right(id::text, 1)::int;
 SELECT auth.prune_sessions(2) AS deleted;
 SELECT string_agg(right(id::text, 1), ',' ORDER BY id) AS still_there FROM auth.sessions;
-SELECT auth.prune_sessions(100) AS deleted;
+-- Any positive batch size works, up to the largest integer.
+SELECT auth.prune_sessions(2147483647) AS deleted;
 
 -- Finding, locking and deleting go straight to the heap only where the SQL
 -- statement would do nothing more (src/direct.rs). A trigger on deleting a
