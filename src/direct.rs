@@ -165,6 +165,8 @@ impl Scan {
         // only from a chain found dead to every snapshot, on a primary.
         unsafe {
             loop {
+                // A cancel or statement_timeout ends a long batch here.
+                pgrx::check_for_interrupts!();
                 let tid = pg_sys::index_getnext_tid(self.scan, direction);
                 if tid.is_null() {
                     return None;
@@ -361,6 +363,7 @@ fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], outcome
             found.dedup_by_key(|(t, _)| block_and_offset(t));
             let cid = pg_sys::GetCurrentCommandId(true);
             for (mut t, i) in found {
+                pgrx::check_for_interrupts!();
                 let mut failure: pg_sys::TM_FailureData = std::mem::zeroed();
                 match pg_sys::heap_delete(rel, &mut t, cid, std::ptr::null_mut(), false, &mut failure, false) {
                     pg_sys::TM_Result::TM_Ok => outcome.deleted += 1,
