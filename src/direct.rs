@@ -19,8 +19,8 @@
 //! nothing the statement adds applies: under READ COMMITTED, in a
 //! read-write transaction, on plain heap tables, with the privileges the
 //! statement needs, no row-level security applying to the caller, and the
-//! seed's index; deleting also needs no rule and no trigger firing on
-//! delete. Otherwise the function returns `None`, having done nothing, and
+//! seed's indexes and column types; deleting also needs no rule and no
+//! trigger firing on delete. Otherwise the function returns `None`, having done nothing, and
 //! the caller runs its SQL statement. Publications are checked as the
 //! executor checks them, and the WAL records carry the replica identity as
 //! for any delete.
@@ -53,9 +53,10 @@ fn plain_transaction() -> bool {
 }
 
 /// `auth.<table>` and `auth.<index>`, when the index is a valid, complete
-/// btree index on `table` whose first column is `column`, and the caller
-/// has each of `privileges` on `table` and no row security applies to it.
-fn target(table: &CStr, index: &CStr, column: &CStr, privileges: &[u32]) -> Option<(pg_sys::Oid, pg_sys::Oid, i16)> {
+/// btree index on `table` whose first column is `column`, of type `type_`,
+/// and the caller has each of `privileges` on `table` and no row security
+/// applies to it.
+fn target(table: &CStr, index: &CStr, column: &CStr, type_: pg_sys::Oid, privileges: &[u32]) -> Option<(pg_sys::Oid, pg_sys::Oid, i16)> {
     // SAFETY: syscache lookups with NUL-terminated names; the relations are
     // opened with AccessShareLock (kept to the end of the transaction, as
     // the statement that follows would) and closed here, and the relcache
@@ -80,7 +81,7 @@ fn target(table: &CStr, index: &CStr, column: &CStr, privileges: &[u32]) -> Opti
         let heap = (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char
             && (*rel).rd_tableam == pg_sys::GetHeapamTableAmRoutine();
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
-        if !heap || column <= 0 {
+        if !heap || column <= 0 || pg_sys::get_atttype(table, column) != type_ {
             return None;
         }
         let idx = pg_sys::index_open(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
@@ -229,11 +230,15 @@ pub fn lock_past_not_after(cutoff: Micros, limit: usize) -> Option<Vec<([u8; 16]
         c"sessions",
         c"sessions_not_after_idx",
         c"not_after",
+        pg_sys::TIMESTAMPTZOID,
         &[pg_sys::ACL_SELECT, pg_sys::ACL_UPDATE],
     )?;
-    // SAFETY: resolving column 1 of the table, the id by the seed's layout.
-    let id_column = unsafe { pg_sys::get_attnum(table, c"id".as_ptr()) };
-    if id_column != 1 {
+    // The tuples are read by the seed's layout: id (uuid) is column 1.
+    // SAFETY: syscache lookups of the table's columns.
+    let layout = unsafe {
+        pg_sys::get_attnum(table, c"id".as_ptr()) == 1 && pg_sys::get_atttype(table, 1) == pg_sys::UUIDOID
+    };
+    if !layout {
         return None;
     }
     // (The limit can be anything up to i32::MAX; the rows found are fewer.)
@@ -312,7 +317,7 @@ pub fn delete_children(ids: &[[u8; 16]]) -> Option<Outcome> {
     let mut targets = Vec::with_capacity(CHILDREN.len());
     for (table, index) in CHILDREN {
         // DELETE ... WHERE needs DELETE and SELECT.
-        let (table, index, _) = target(table, index, c"session_id", &[pg_sys::ACL_DELETE, pg_sys::ACL_SELECT])?;
+        let (table, index, _) = target(table, index, c"session_id", pg_sys::UUIDOID, &[pg_sys::ACL_DELETE, pg_sys::ACL_SELECT])?;
         if delete_has_side_effects(table) {
             return None;
         }
