@@ -25,25 +25,16 @@
 //! executor checks them, and the WAL records carry the replica identity as
 //! for any delete.
 
+use crate::lookup;
 use crate::validity::Micros;
 use pgrx::pg_sys;
 use std::collections::HashSet;
 use std::ffi::CStr;
 
-/// What deleting the children of a batch did.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub deleted: i64,
-    /// Sessions with a child that could not be taken: they must stay.
-    pub blocked: HashSet<[u8; 16]>,
-}
-
-/// The children tables and the index (leading column `session_id`) each is
-/// searched through, by the seed's names.
-const CHILDREN: [(&CStr, &CStr); 2] = [
-    (c"refresh_tokens", c"refresh_tokens_session_id_revoked_idx"),
-    (c"mfa_amr_claims", c"mfa_amr_claims_session_id_authentication_method_pkey"),
-];
+/// The index each child table (refresh tokens, amr claims) is searched
+/// through, by the seed's name (leading column `session_id`).
+const CHILD_INDEXES: [&CStr; 2] =
+    [c"refresh_tokens_session_id_revoked_idx", c"mfa_amr_claims_session_id_authentication_method_pkey"];
 
 /// READ COMMITTED and read-write: where the statements replaced here take a
 /// new snapshot each and may write.
@@ -52,36 +43,61 @@ fn plain_transaction() -> bool {
     unsafe { pg_sys::XactIsoLevel < pg_sys::XACT_REPEATABLE_READ as i32 && !pg_sys::XactReadOnly }
 }
 
-/// `auth.<table>` and `auth.<index>`, when the index is a valid, complete
-/// btree index on `table` whose first column is `column`, of type `type_`,
-/// and the caller has each of `privileges` on `table` and no row security
-/// applies to it.
-fn target(table: &CStr, index: &CStr, column: &CStr, type_: pg_sys::Oid, privileges: &[u32]) -> Option<(pg_sys::Oid, pg_sys::Oid, i16)> {
+/// Whether row-level security applies to the current user on `table`.
+pub fn row_security_applies(table: pg_sys::Oid) -> bool {
+    // SAFETY: catalog lookups for the current user.
+    unsafe { pg_sys::check_enable_rls(table, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32 }
+}
+
+/// What the direct path does to a table: reads and locks rows, or deletes them.
+#[derive(Clone, Copy, PartialEq)]
+enum Use {
+    /// `SELECT ... FOR UPDATE` needs SELECT and UPDATE.
+    Lock,
+    /// `DELETE ... WHERE` needs DELETE and SELECT, and nothing may fire on
+    /// a delete (no rule, no enabled delete trigger).
+    Delete,
+}
+
+/// The index `index` (named in `table`'s schema) and the number of
+/// `column`, when `table` is a plain heap table that the caller may use as
+/// `use_` says with no row security applying, `column` has type `type_`,
+/// and the index is a valid, complete btree index on `table` led by `column`.
+fn target(table: pg_sys::Oid, index: &CStr, column: &CStr, type_: pg_sys::Oid, use_: Use) -> Option<(pg_sys::Oid, i16)> {
+    let privileges = match use_ {
+        Use::Lock => [pg_sys::ACL_SELECT, pg_sys::ACL_UPDATE],
+        Use::Delete => [pg_sys::ACL_DELETE, pg_sys::ACL_SELECT],
+    };
     // SAFETY: syscache lookups with NUL-terminated names; the relations are
     // opened with AccessShareLock (kept to the end of the transaction, as
     // the statement that follows would) and closed here, and the relcache
-    // fields read are valid while they are open.
+    // fields read (the trigger array among them) are valid while they are open.
     unsafe {
-        let auth = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
-        if auth == pg_sys::InvalidOid {
-            return None;
-        }
-        let (table, index) = (pg_sys::get_relname_relid(table.as_ptr(), auth), pg_sys::get_relname_relid(index.as_ptr(), auth));
-        if table == pg_sys::InvalidOid || index == pg_sys::InvalidOid {
+        let index = pg_sys::get_relname_relid(index.as_ptr(), pg_sys::get_rel_namespace(table));
+        if index == pg_sys::InvalidOid {
             return None;
         }
         let user = pg_sys::GetUserId();
         if privileges.iter().any(|p| pg_sys::pg_class_aclcheck(table, user, *p as pg_sys::AclMode) != pg_sys::AclResult::ACLCHECK_OK)
-            || pg_sys::check_enable_rls(table, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+            || row_security_applies(table)
         {
             return None;
         }
         let column = pg_sys::get_attnum(table, column.as_ptr());
         let rel = pg_sys::table_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let heap = (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char
+        let mut ok = (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char
             && (*rel).rd_tableam == pg_sys::GetHeapamTableAmRoutine();
+        if ok && use_ == Use::Delete {
+            let desc = (*rel).trigdesc;
+            ok = !(*(*rel).rd_rel).relhasrules
+                && (desc.is_null()
+                    || std::slice::from_raw_parts((*desc).triggers, (*desc).numtriggers as usize).iter().all(|t| {
+                        (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) == 0
+                            || t.tgenabled == pg_sys::TRIGGER_DISABLED as std::ffi::c_char
+                    }));
+        }
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
-        if !heap || column <= 0 || pg_sys::get_atttype(table, column) != type_ {
+        if !ok || column <= 0 || pg_sys::get_atttype(table, column) != type_ {
             return None;
         }
         let idx = pg_sys::index_open(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
@@ -93,27 +109,7 @@ fn target(table: &CStr, index: &CStr, column: &CStr, type_: pg_sys::Oid, privile
             && *form.indkey.values.as_ptr() == column
             && pg_sys::RelationGetIndexPredicate(idx).is_null();
         pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
-        ok.then_some((table, index, column))
-    }
-}
-
-/// Whether a rule or an enabled trigger would act on deleting from `table`.
-fn delete_has_side_effects(table: pg_sys::Oid) -> bool {
-    // SAFETY: as in `target`; `trigdesc` is the relcache's array of
-    // `numtriggers` triggers, valid while the relation is open.
-    unsafe {
-        let rel = pg_sys::table_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let mut found = (*(*rel).rd_rel).relhasrules;
-        let desc = (*rel).trigdesc;
-        if !found && !desc.is_null() {
-            let triggers = std::slice::from_raw_parts((*desc).triggers, (*desc).numtriggers as usize);
-            found = triggers.iter().any(|t| {
-                (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) != 0
-                    && t.tgenabled != pg_sys::TRIGGER_DISABLED as std::ffi::c_char
-            });
-        }
-        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
-        found
+        ok.then_some((index, column))
     }
 }
 
@@ -225,14 +221,8 @@ pub fn lock_past_not_after(cutoff: Micros, limit: usize) -> Option<Vec<([u8; 16]
     if !plain_transaction() {
         return None;
     }
-    // SELECT ... FOR UPDATE needs SELECT and UPDATE.
-    let (table, index, column) = target(
-        c"sessions",
-        c"sessions_not_after_idx",
-        c"not_after",
-        pg_sys::TIMESTAMPTZOID,
-        &[pg_sys::ACL_SELECT, pg_sys::ACL_UPDATE],
-    )?;
+    let [table, _, _] = lookup::session_tables();
+    let (index, column) = target(table, c"sessions_not_after_idx", c"not_after", pg_sys::TIMESTAMPTZOID, Use::Lock)?;
     // The tuples are read by the seed's layout: id (uuid) is column 1.
     // SAFETY: syscache lookups of the table's columns.
     let layout = unsafe {
@@ -304,42 +294,40 @@ pub fn lock_past_not_after(cutoff: Micros, limit: usize) -> Option<Vec<([u8; 16]
     Some(locked)
 }
 
-/// Deletes every child of the sessions `ids` that nobody else holds, or
+/// Deletes every child of the sessions `ids` that nobody else holds and
+/// returns the sessions with a child it could not take (they must stay), or
 /// returns `None` (having done nothing) when the direct path does not apply.
 ///
 /// Must be called after the sessions are locked: the snapshot taken here is
 /// newer than those locks, so (under READ COMMITTED) it sees every child the
 /// sessions will ever have.
-pub fn delete_children(ids: &[[u8; 16]]) -> Option<Outcome> {
+pub fn delete_children(ids: &[[u8; 16]]) -> Option<HashSet<[u8; 16]>> {
     if !plain_transaction() {
         return None;
     }
-    let mut targets = Vec::with_capacity(CHILDREN.len());
-    for (table, index) in CHILDREN {
-        // DELETE ... WHERE needs DELETE and SELECT.
-        let (table, index, _) = target(table, index, c"session_id", pg_sys::UUIDOID, &[pg_sys::ACL_DELETE, pg_sys::ACL_SELECT])?;
-        if delete_has_side_effects(table) {
-            return None;
-        }
+    let [_, tokens, claims] = lookup::session_tables();
+    let mut targets = Vec::with_capacity(CHILD_INDEXES.len());
+    for (table, index) in [tokens, claims].into_iter().zip(CHILD_INDEXES) {
+        let (index, _) = target(table, index, c"session_id", pg_sys::UUIDOID, Use::Delete)?;
         targets.push((table, index));
     }
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let mut outcome = Outcome::default();
+    let mut blocked = HashSet::new();
     for (table, index) in targets {
-        delete_from(table, index, &sorted, &mut outcome);
+        delete_from(table, index, &sorted, &mut blocked);
     }
     // SAFETY: makes this command's deletions visible to the next statements
     // of the transaction, as the end of a DELETE statement does.
     unsafe { pg_sys::CommandCounterIncrement() };
-    Some(outcome)
+    Some(blocked)
 }
 
 /// Finds the children of the sessions `ids` (sorted) in `table` through
 /// `index` under a new snapshot, then deletes them in physical order with
 /// `heap_delete(wait = false)`.
-fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], outcome: &mut Outcome) {
+fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], blocked: &mut HashSet<[u8; 16]>) {
     // SAFETY:
     // - the relations are opened with RowExclusiveLock, as a DELETE opens
     //   them, and closed with NoLock (the locks last to transaction end);
@@ -371,13 +359,13 @@ fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], outcome
                 pgrx::check_for_interrupts!();
                 let mut failure: pg_sys::TM_FailureData = std::mem::zeroed();
                 match pg_sys::heap_delete(rel, &mut t, cid, std::ptr::null_mut(), false, &mut failure, false) {
-                    pg_sys::TM_Result::TM_Ok => outcome.deleted += 1,
-                    // Deleted by a transaction that has committed since: gone.
-                    pg_sys::TM_Result::TM_Deleted => {}
+                    // Deleted now, or by a transaction that has committed
+                    // since: gone.
+                    pg_sys::TM_Result::TM_Ok | pg_sys::TM_Result::TM_Deleted => {}
                     // Locked, being changed, or changed since: it stays, and
                     // so does its session.
                     _ => {
-                        outcome.blocked.insert(ids[i]);
+                        blocked.insert(ids[i]);
                     }
                 }
             }

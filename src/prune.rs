@@ -200,10 +200,7 @@ fn cascades_done_by_hand() -> bool {
     let [sessions, tokens, claims] = lookup::session_tables();
     // Row security on a child table would hide children from step 3, which
     // the cascades (run as the table's owner) would still delete.
-    // SAFETY: catalog lookups for the current user.
-    if [tokens, claims].into_iter().any(|t| unsafe {
-        pg_sys::check_enable_rls(t, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
-    }) {
+    if [tokens, claims].into_iter().any(direct::row_security_applies) {
         return false;
     }
     // SAFETY: the relation is opened and locked (AccessShareLock, to the end
@@ -356,7 +353,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // whose children someone else has locked (a refresh under way).
         let ids: Vec<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
         let blocked = match direct::delete_children(&ids) {
-            Some(outcome) => outcome.blocked,
+            Some(blocked) => blocked,
             None => {
                 let mut blocked = HashSet::new();
                 for row in run(client, DELETE_CHILDREN, &[uuids(&ids).into()])? {
