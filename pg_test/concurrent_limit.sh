@@ -46,7 +46,7 @@ failed=0
 run() { # name strategy script [pgbench options...]
     local name=$1 strategy=$2 script=$3; shift 3
     psql -d "$db" -c "ALTER DATABASE $db SET auth_sessions.limit_strategy = '$strategy'" \
-         -c "DELETE FROM auth.sessions" -c "DELETE FROM auth.session_limit_locks"
+         -c "DELETE FROM auth.sessions"
     "$bin/pgbench" -n -d "$db" -c 2 -j 1 -t 1500 -f "$workdir/monitor.sql" >"$workdir/$name.monitor.log" 2>&1 &
     local monitor=$!
     local status=0

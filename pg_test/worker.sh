@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The background pruning worker, with auth_sessions in shared_preload_libraries:
-# it prunes the configured database on its interval, shows up in
-# pg_stat_activity, logs what it removed, survives an error, is restarted
-# after being terminated, and only sleeps on a hot standby.
+# the launcher starts a pruner for the configured database on its interval,
+# which prunes, logs and records what it removed; an error is survived, a
+# terminated launcher is restarted, and on a hot standby it only sleeps.
 # Usage: worker.sh WORKDIR (a directory the postgres user can use)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,46 +54,46 @@ on_primary -c "INSERT INTO auth.users VALUES ('00000000-0000-4000-8000-000000000
 
 wait_for "the worker prunes expired sessions and old revoked refresh tokens" \
     "SELECT (SELECT count(*) FROM auth.sessions) = 1 AND (SELECT array_agg(token) FROM auth.refresh_tokens) = '{live}'"
-check "it shows up in pg_stat_activity" "auth_sessions pruner|auth_sessions pruner|$db" \
-    "$(on_primary -F'|' -c "SELECT backend_type, application_name, datname FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'")"
+check "the launcher shows up in pg_stat_activity, connected to no database" "auth_sessions launcher|auth_sessions launcher|" \
+    "$(on_primary -F'|' -c "SELECT backend_type, application_name, datname FROM pg_stat_activity WHERE backend_type = 'auth_sessions launcher'")"
+check "nothing stays connected to the database between runs" 0 \
+    "$(on_primary -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db' AND backend_type <> 'client backend'")"
 check "it logs what it removed" 1 \
     "$(grep -c 'auth_sessions pruner: removed 2500 sessions and 1 revoked refresh tokens' "$primary/server.log" || true)"
 check "session_stats reports its totals" "2500 1" \
     "$(on_primary -c "SELECT (s->>'total_sessions_deleted') || ' ' || (s->>'total_tokens_deleted') FROM (SELECT auth.session_stats()->'worker' s) x")"
 
 # An error in a run is logged and recorded, and pruning goes on afterwards.
-on_primary -c "ALTER TABLE auth.session_limit_locks RENAME TO session_limit_locks_away" \
-           -c "ALTER TABLE auth.refresh_tokens RENAME TO refresh_tokens_away" -c "$expired"
+on_primary -c "ALTER TABLE auth.refresh_tokens RENAME TO refresh_tokens_away" -c "$expired"
 for _ in $(seq 1 300); do grep -q 'auth_sessions pruner: pruning failed' "$primary/server.log" && break; sleep 0.1; done
 check "an error is logged" 1 "$(grep -m1 -c 'auth_sessions pruner: pruning failed' "$primary/server.log" || true)"
 wait_for "and recorded" "SELECT worker_last_error IS NOT NULL FROM auth.prune_state"
-on_primary -c "ALTER TABLE auth.refresh_tokens_away RENAME TO refresh_tokens" \
-           -c "ALTER TABLE auth.session_limit_locks_away RENAME TO session_limit_locks"
+on_primary -c "ALTER TABLE auth.refresh_tokens_away RENAME TO refresh_tokens"
 wait_for "the worker goes on pruning after the error" "SELECT count(*) = 1 FROM auth.sessions"
 
-# Terminated, it is restarted by the postmaster (after 10 seconds).
-old_pid=$(on_primary -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'")
+# Terminated, the launcher is restarted by the postmaster (after 10 seconds).
+old_pid=$(on_primary -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'auth_sessions launcher'")
 on_primary -c "SELECT pg_terminate_backend($old_pid)" >/dev/null
 for _ in $(seq 1 300); do
-    pid=$(on_primary -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'")
+    pid=$(on_primary -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'auth_sessions launcher'")
     [ -n "$pid" ] && [ "$pid" != "$old_pid" ] && break
     sleep 0.1
 done
-check "a terminated worker is restarted" yes "$([ -n "$pid" ] && [ "$pid" != "$old_pid" ] && echo yes || echo no)"
+check "a terminated launcher is restarted" yes "$([ -n "$pid" ] && [ "$pid" != "$old_pid" ] && echo yes || echo no)"
 
-# On a hot standby the worker runs but only sleeps: no write is attempted.
+# On a hot standby the launcher runs but only sleeps: no pruner, no write.
 start_standby "$P_SOCK" "$P_PORT" "$standby" "$S_SOCK" "$S_PORT"
 for _ in $(seq 1 300); do
-    [ "$(on_standby -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'" 2>/dev/null)" = 1 ] && break
+    [ "$(on_standby -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auth_sessions launcher'" 2>/dev/null)" = 1 ] && break
     sleep 0.1
 done
 on_primary -c "$expired" >/dev/null
 wait_for "the primary's worker prunes what the standby then replays" "SELECT count(*) = 1 FROM auth.sessions"
-sleep 2  # two of the standby worker's intervals, so that it has woken up
-check "the standby's worker is running" 1 \
-    "$(on_standby -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auth_sessions pruner'")"
+sleep 2  # two of the standby launcher's intervals, so that it has woken up
+check "the standby's launcher is running" 1 \
+    "$(on_standby -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auth_sessions launcher'")"
 check "and has not tried to prune there" 0 \
-    "$(grep -c 'auth_sessions pruner: \(pruning failed\|removed\)\|cannot execute' "$standby/server.log" || true)"
+    "$(grep -c 'auth_sessions pruner\|cannot execute' "$standby/server.log" || true)"
 
 # While another session runs a query, the worker yields between batches
 # (pacing.rs), still prunes everything, and says how long it paused.

@@ -8,22 +8,13 @@
 -- refreshed_at is a `timestamp without time zone` holding UTC wall-clock time:
 -- it is written as `now() AT TIME ZONE 'UTC'` and shown converted back, so no
 -- answer depends on the session's TimeZone.
+--
+-- Every function pins search_path and qualifies what it calls, operators
+-- included, so nothing on a caller's path is ever picked up.
 
--- The per-user limit (src/limits.rs): one row per user, upserted by the
--- trigger to serialize concurrent inserts of the same user's sessions.
-CREATE TABLE auth.session_limit_locks (
-    user_id uuid NOT NULL,
-    inserts bigint NOT NULL DEFAULT 0,
-    CONSTRAINT session_limit_locks_pkey PRIMARY KEY (user_id)
-);
-COMMENT ON TABLE auth.session_limit_locks IS
-    'auth_sessions: lock rows that serialize inserts into auth.sessions per user while auth_sessions.max_per_user is set';
-ALTER TABLE auth.session_limit_locks ENABLE ROW LEVEL SECURITY;
-REVOKE ALL ON TABLE auth.session_limit_locks FROM PUBLIC;
-
--- The trigger counts and evicts whatever role inserts (GoTrue's included), so
--- it runs with the extension owner's rights.
-ALTER FUNCTION auth.enforce_session_limit() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- The per-user limit (src/limits.rs). The trigger runs with the rights of
+-- whoever inserts (it is not SECURITY DEFINER): counting needs no privilege,
+-- evicting is that role's own DELETE.
 CREATE TRIGGER enforce_session_limit
     BEFORE INSERT ON auth.sessions
     FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
@@ -50,7 +41,7 @@ BEGIN
         RAISE EXCEPTION 'aal must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     INSERT INTO auth.sessions AS s (id, user_id, created_at, updated_at, factor_id, aal, not_after, user_agent, ip, tag)
-    VALUES (gen_random_uuid(), create_session.user_id, now(), now(), create_session.factor_id,
+    VALUES (pg_catalog.gen_random_uuid(), create_session.user_id, pg_catalog.now(), pg_catalog.now(), create_session.factor_id,
             create_session.aal, create_session.not_after, create_session.user_agent, create_session.ip,
             create_session.tag)
     RETURNING s.* INTO created;
@@ -66,13 +57,14 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
     WITH refreshed AS (
-        UPDATE auth.sessions AS s
-           SET refreshed_at = now() AT TIME ZONE 'UTC',
+        UPDATE ONLY auth.sessions AS s
+           SET refreshed_at = pg_catalog.now() AT TIME ZONE 'UTC',
                user_agent = $2,
                ip = $3,
-               updated_at = now()
-         WHERE s.id = $1
-           AND auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, now()) = 'valid'
+               updated_at = pg_catalog.now()
+         WHERE s.id OPERATOR(pg_catalog.=) $1
+           AND auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, pg_catalog.now())
+               OPERATOR(pg_catalog.=) 'valid'
         RETURNING 1)
     SELECT EXISTS (SELECT FROM refreshed)
 $function$;
@@ -84,7 +76,7 @@ RETURNS boolean
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    WITH revoked AS (DELETE FROM auth.sessions AS s WHERE s.id = $1 RETURNING 1)
+    WITH revoked AS (DELETE FROM ONLY auth.sessions AS s WHERE s.id OPERATOR(pg_catalog.=) $1 RETURNING 1)
     SELECT EXISTS (SELECT FROM revoked)
 $function$;
 COMMENT ON FUNCTION auth.revoke_session(uuid) IS
@@ -101,21 +93,20 @@ BEGIN
     IF revoke_user_sessions.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF scope IS NULL OR scope NOT IN ('global', 'local', 'others') THEN
-        RAISE EXCEPTION 'invalid logout scope: %', coalesce(quote_literal(scope), 'NULL')
+    IF scope IS NULL OR NOT scope OPERATOR(pg_catalog.=) ANY (ARRAY['global', 'local', 'others']) THEN
+        RAISE EXCEPTION 'invalid logout scope: %', coalesce(pg_catalog.quote_literal(scope), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The scope is global (all the user''s sessions), local (current_session) or others (all but current_session).';
     END IF;
-    IF scope <> 'global' AND current_session IS NULL THEN
-        RAISE EXCEPTION 'logout scope % needs current_session', quote_literal(scope)
+    IF scope OPERATOR(pg_catalog.<>) 'global' AND current_session IS NULL THEN
+        RAISE EXCEPTION 'logout scope % needs current_session', pg_catalog.quote_literal(scope)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    DELETE FROM auth.sessions AS s
-     WHERE s.user_id = revoke_user_sessions.user_id
-       AND CASE scope
-               WHEN 'global' THEN true
-               WHEN 'local' THEN s.id = current_session
-               ELSE s.id <> current_session
+    DELETE FROM ONLY auth.sessions AS s
+     WHERE s.user_id OPERATOR(pg_catalog.=) revoke_user_sessions.user_id
+       AND CASE WHEN scope OPERATOR(pg_catalog.=) 'global' THEN true
+                WHEN scope OPERATOR(pg_catalog.=) 'local' THEN s.id OPERATOR(pg_catalog.=) current_session
+                ELSE s.id OPERATOR(pg_catalog.<>) current_session
            END;
     GET DIAGNOSTICS revoked = ROW_COUNT;
     RETURN revoked;
@@ -129,12 +120,13 @@ RETURNS TABLE (id uuid, created_at timestamptz, updated_at timestamptz, refreshe
                not_after timestamptz, aal auth.aal_level, factor_id uuid, user_agent text, ip inet,
                tag text, validity text)
 LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $function$
     SELECT s.id, s.created_at, s.updated_at, s.refreshed_at AT TIME ZONE 'UTC', s.not_after, s.aal,
            s.factor_id, s.user_agent, s.ip, s.tag,
            auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, pg_catalog.now())
-      FROM auth.sessions AS s
-     WHERE s.user_id = $1
+      FROM ONLY auth.sessions AS s
+     WHERE s.user_id OPERATOR(pg_catalog.=) $1
      ORDER BY s.created_at, s.id
 $function$;
 COMMENT ON FUNCTION auth.user_sessions(uuid) IS
@@ -149,17 +141,18 @@ BEGIN
     IF set_session_aal.aal IS NULL THEN
         RAISE EXCEPTION 'aal must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    UPDATE auth.sessions AS s
-       SET aal = set_session_aal.aal, factor_id = set_session_aal.factor_id, updated_at = now()
-     WHERE s.id = set_session_aal.session_id
-       AND auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, now()) = 'valid';
+    UPDATE ONLY auth.sessions AS s
+       SET aal = set_session_aal.aal, factor_id = set_session_aal.factor_id, updated_at = pg_catalog.now()
+     WHERE s.id OPERATOR(pg_catalog.=) set_session_aal.session_id
+       AND auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, pg_catalog.now())
+           OPERATOR(pg_catalog.=) 'valid';
     IF NOT FOUND THEN
         RETURN false;
     END IF;
     IF method IS NOT NULL THEN
         -- As GoTrue's AddClaimToSession: one claim per (session, method).
         INSERT INTO auth.mfa_amr_claims AS c (id, session_id, created_at, updated_at, authentication_method)
-        VALUES (gen_random_uuid(), set_session_aal.session_id, now(), now(), method)
+        VALUES (pg_catalog.gen_random_uuid(), set_session_aal.session_id, pg_catalog.now(), pg_catalog.now(), method)
         ON CONFLICT ON CONSTRAINT mfa_amr_claims_session_id_authentication_method_pkey
         DO UPDATE SET updated_at = excluded.updated_at;
     END IF;

@@ -31,7 +31,8 @@ REVOKE ALL ON TABLE auth.prune_state FROM PUBLIC;
 -- time budget runs out. After a batch during which other sessions ran
 -- queries, it pauses (auth.prune_pause, auth_sessions.prune_busy_share), in
 -- a transaction of its own. (No SET clause: a procedure with one cannot
--- COMMIT; every name is schema-qualified instead.)
+-- COMMIT; every name is schema-qualified instead, operators included, so
+-- the caller's search_path is never consulted.)
 CREATE PROCEDURE auth.prune_expired_sessions(
     batch_size integer DEFAULT 1000,
     grace interval DEFAULT '0',
@@ -54,36 +55,37 @@ BEGIN
     IF time_budget IS NULL THEN
         RAISE EXCEPTION 'time_budget must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF time_budget < interval '0' THEN
+    IF time_budget OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
         RAISE EXCEPTION 'time_budget must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    deadline := pg_catalog.clock_timestamp() + time_budget;
+    deadline := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) time_budget;
     sessions_deleted := 0;
     tokens_deleted := 0;
     batches := 0;
-    longest_batch := interval '0';
-    paused := interval '0';
+    longest_batch := '0'::pg_catalog.interval;
+    paused := '0'::pg_catalog.interval;
     -- Start both sweeps over, so that going round once means every row was
     -- looked at (unless another pruner holds the cursors right now).
-    PERFORM FROM auth.prune_state p FOR UPDATE SKIP LOCKED;
+    PERFORM FROM ONLY auth.prune_state p FOR UPDATE SKIP LOCKED;
     IF FOUND THEN
-        UPDATE auth.prune_state SET session_cursor = NULL, token_cursor = NULL;
+        UPDATE ONLY auth.prune_state SET session_cursor = NULL, token_cursor = NULL;
     END IF;
     COMMIT;
     LOOP
         batch_started := pg_catalog.clock_timestamp();
         SELECT * INTO step FROM auth.prune_step(batch_size, grace, token_grace);
         COMMIT;
-        longest_batch := greatest(longest_batch, pg_catalog.clock_timestamp() - batch_started);
-        batches := batches + 1;
-        sessions_deleted := sessions_deleted + step.sessions_deleted;
-        tokens_deleted := tokens_deleted + step.tokens_deleted;
+        longest_batch := greatest(longest_batch, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) batch_started);
+        batches := batches OPERATOR(pg_catalog.+) 1;
+        sessions_deleted := sessions_deleted OPERATOR(pg_catalog.+) step.sessions_deleted;
+        tokens_deleted := tokens_deleted OPERATOR(pg_catalog.+) step.tokens_deleted;
         sessions_done := sessions_done OR step.sessions_swept;
         tokens_done := tokens_done OR step.tokens_swept;
-        EXIT WHEN step.sessions_deleted = 0 AND step.tokens_deleted = 0 AND sessions_done AND tokens_done;
-        paused := paused + auth.prune_pause(batch_started, deadline);
+        EXIT WHEN step.sessions_deleted OPERATOR(pg_catalog.=) 0 AND step.tokens_deleted OPERATOR(pg_catalog.=) 0
+              AND sessions_done AND tokens_done;
+        paused := paused OPERATOR(pg_catalog.+) auth.prune_pause(batch_started, deadline);
         COMMIT;
-        EXIT WHEN pg_catalog.clock_timestamp() >= deadline;
+        EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) deadline;
     END LOOP;
 END
 $procedure$;
@@ -97,21 +99,21 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
     WITH s AS (
-        SELECT auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, now()) AS validity,
-               coalesce(s.aal::text, 'null') AS aal
-          FROM auth.sessions s),
-    by_aal AS (SELECT validity, aal, count(*) AS n FROM s GROUP BY validity, aal),
+        SELECT auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, pg_catalog.now()) AS validity,
+               coalesce(s.aal::pg_catalog.text, 'null') AS aal
+          FROM ONLY auth.sessions s),
+    by_aal AS (SELECT validity, aal, pg_catalog.count(*) AS n FROM s GROUP BY validity, aal),
     by_reason AS (
-        SELECT validity, sum(n) AS total, jsonb_object_agg(aal, n ORDER BY aal) AS aal
+        SELECT validity, pg_catalog.sum(n) AS total, pg_catalog.jsonb_object_agg(aal, n ORDER BY aal) AS aal
           FROM by_aal GROUP BY validity)
-    SELECT jsonb_build_object(
-        'sessions', coalesce((SELECT jsonb_object_agg(validity, jsonb_build_object('total', total, 'by_aal', aal))
-                                FROM by_reason), '{}'::jsonb),
-        'total_sessions', (SELECT count(*) FROM s),
-        'prune_backlog', jsonb_build_object(
-            'invalid_sessions', (SELECT count(*) FROM s WHERE validity <> 'valid'),
-            'revoked_refresh_tokens', (SELECT count(*) FROM auth.refresh_tokens r WHERE r.revoked)),
-        'worker', (SELECT jsonb_build_object(
+    SELECT pg_catalog.jsonb_build_object(
+        'sessions', coalesce((SELECT pg_catalog.jsonb_object_agg(validity, pg_catalog.jsonb_build_object('total', total, 'by_aal', aal))
+                                FROM by_reason), '{}'::pg_catalog.jsonb),
+        'total_sessions', (SELECT pg_catalog.count(*) FROM s),
+        'prune_backlog', pg_catalog.jsonb_build_object(
+            'invalid_sessions', (SELECT pg_catalog.count(*) FROM s WHERE validity OPERATOR(pg_catalog.<>) 'valid'),
+            'revoked_refresh_tokens', (SELECT pg_catalog.count(*) FROM ONLY auth.refresh_tokens r WHERE r.revoked)),
+        'worker', (SELECT pg_catalog.jsonb_build_object(
                        'runs', p.worker_runs,
                        'last_run_at', p.worker_last_run_at,
                        'last_duration', p.worker_last_duration,
@@ -123,7 +125,7 @@ AS $function$
                        'last_error_at', p.worker_last_error_at,
                        'session_sweeps', p.session_sweeps,
                        'token_sweeps', p.token_sweeps)
-                     FROM auth.prune_state p))
+                     FROM ONLY auth.prune_state p))
 $function$;
 COMMENT ON FUNCTION auth.session_stats() IS
     'auth_sessions: sessions by validity and aal, the prune backlog and the pruning worker''s last run and totals, as jsonb (reads every session)';

@@ -19,8 +19,8 @@ DECLARE
     existing text;
     tables integer;
 BEGIN
-    SELECT string_agg(format('%s %s', kind, name), ', ' ORDER BY ord),
-           count(*) FILTER (WHERE kind = 'table')
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s %s', kind, name), ', ' ORDER BY ord),
+           pg_catalog.count(*) FILTER (WHERE kind OPERATOR(pg_catalog.=) 'table')
       INTO existing, tables
       FROM (VALUES (1, 'type',  'auth.aal_level',      pg_catalog.to_regtype('auth.aal_level')::oid),
                    (2, 'table', 'auth.users',          pg_catalog.to_regclass('auth.users')::oid),
@@ -32,11 +32,11 @@ BEGIN
 
     IF existing IS NOT NULL THEN
         RAISE EXCEPTION 'auth_sessions cannot be installed: the database already has %', existing
-            USING ERRCODE = CASE WHEN tables > 0 THEN 'duplicate_table' ELSE 'duplicate_object' END,
+            USING ERRCODE = CASE WHEN tables OPERATOR(pg_catalog.>) 0 THEN 'duplicate_table' ELSE 'duplicate_object' END,
                   DETAIL = 'The extension creates and owns auth.aal_level, auth.users, auth.sessions, '
-                        || 'auth.refresh_tokens and auth.mfa_amr_claims; it does not attach to existing ones.',
+                        OPERATOR(pg_catalog.||) 'auth.refresh_tokens and auth.mfa_amr_claims; it does not attach to existing ones.',
                   HINT = 'Install auth_sessions into a database without these objects (an empty "auth" schema is fine). '
-                      || 'Attaching to tables managed by GoTrue (Supabase Auth) is not supported yet.';
+                      OPERATOR(pg_catalog.||) 'Attaching to tables managed by GoTrue (Supabase Auth) is not supported yet.';
     END IF;
 END
 $refuse$;

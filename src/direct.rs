@@ -2,7 +2,7 @@
 //! indexes, as a plain SQL statement would do them, minus the executor:
 //!
 //! - `lock_past_not_after`: the sessions past `not_after`, oldest first,
-//!   from `sessions_not_after_idx`, each locked `FOR UPDATE` unless someone
+//!   from an index on `not_after`, each locked `FOR UPDATE` unless someone
 //!   else holds it (`SKIP LOCKED`);
 //! - `delete_children`: the refresh tokens and amr claims of a batch's
 //!   sessions, found through their `session_id` indexes and deleted in one
@@ -16,25 +16,30 @@
 //! Index entries found dead are marked so, as an index scan marks them.
 //!
 //! Each is only a shortcut for its SQL statement, so it is taken only when
-//! nothing the statement adds applies: under READ COMMITTED, in a
-//! read-write transaction, on plain heap tables, with the privileges the
-//! statement needs, no row-level security applying to the caller, and the
-//! seed's indexes and column types; deleting also needs no rule and no
-//! trigger firing on delete. Otherwise the function returns `None`, having done nothing, and
-//! the caller runs its SQL statement. Publications are checked as the
-//! executor checks them, and the WAL records carry the replica identity as
-//! for any delete.
+//! nothing the statement adds applies, and returns `None`, having done
+//! nothing, otherwise (the caller then runs the statement):
+//!
+//! - READ COMMITTED, in a read-write transaction;
+//! - the tables and indexes as `lookup::catalog()` found them: plain heap
+//!   tables, a btree index led by the column searched (whatever its name);
+//! - locking sessions: the caller may `SELECT ... FOR UPDATE` them (SELECT
+//!   and UPDATE) and no row-level security applies to it;
+//! - deleting children: they are deleted as the foreign keys' cascades
+//!   would delete them (with the table owner's rights, no row security), so
+//!   only when nothing would fire on their deletes: no rule and no enabled
+//!   trigger on the table (the prune code has checked that the cascades are
+//!   exactly these deletes).
+//!
+//! The checks take the lock the statement would take, so that no trigger or
+//! rule can be added between the check and the work. Only the tables' own
+//! rows are read (an index never covers an inheritance child's). Publications
+//! are checked as the executor checks them, and the WAL records carry the
+//! replica identity as for any delete.
 
-use crate::lookup;
+use crate::lookup::{self, Catalog, Index};
 use crate::validity::Micros;
 use pgrx::pg_sys;
 use std::collections::HashSet;
-use std::ffi::CStr;
-
-/// The index each child table (refresh tokens, amr claims) is searched
-/// through, by the seed's name (leading column `session_id`).
-const CHILD_INDEXES: [&CStr; 2] =
-    [c"refresh_tokens_session_id_revoked_idx", c"mfa_amr_claims_session_id_authentication_method_pkey"];
 
 /// READ COMMITTED and read-write: where the statements replaced here take a
 /// new snapshot each and may write.
@@ -49,67 +54,41 @@ pub fn row_security_applies(table: pg_sys::Oid) -> bool {
     unsafe { pg_sys::check_enable_rls(table, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32 }
 }
 
-/// What the direct path does to a table: reads and locks rows, or deletes them.
-#[derive(Clone, Copy, PartialEq)]
-enum Use {
-    /// `SELECT ... FOR UPDATE` needs SELECT and UPDATE.
-    Lock,
-    /// `DELETE ... WHERE` needs DELETE and SELECT, and nothing may fire on
-    /// a delete (no rule, no enabled delete trigger).
-    Delete,
+/// Whether the caller may lock sessions `FOR UPDATE` with nothing more than
+/// the statement would check: SELECT and UPDATE, no row security. Locks
+/// `auth.sessions` in RowShareLock, as the statement would.
+fn may_lock_sessions(cat: &Catalog) -> bool {
+    let table = cat.sessions.rel;
+    // SAFETY: catalog lookups for the current user; the lock is kept to
+    // transaction end, as the statement's would be.
+    unsafe {
+        pg_sys::LockRelationOid(table, pg_sys::RowShareLock as pg_sys::LOCKMODE);
+        let user = pg_sys::GetUserId();
+        [pg_sys::ACL_SELECT, pg_sys::ACL_UPDATE]
+            .iter()
+            .all(|p| pg_sys::pg_class_aclcheck(table, user, *p as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK)
+            && !row_security_applies(table)
+    }
 }
 
-/// The index `index` (named in `table`'s schema) and the number of
-/// `column`, when `table` is a plain heap table that the caller may use as
-/// `use_` says with no row security applying, `column` has type `type_`,
-/// and the index is a valid, complete btree index on `table` led by `column`.
-fn target(table: pg_sys::Oid, index: &CStr, column: &CStr, type_: pg_sys::Oid, use_: Use) -> Option<(pg_sys::Oid, i16)> {
-    let privileges = match use_ {
-        Use::Lock => [pg_sys::ACL_SELECT, pg_sys::ACL_UPDATE],
-        Use::Delete => [pg_sys::ACL_DELETE, pg_sys::ACL_SELECT],
-    };
-    // SAFETY: syscache lookups with NUL-terminated names; the relations are
-    // opened with AccessShareLock (kept to the end of the transaction, as
-    // the statement that follows would) and closed here, and the relcache
-    // fields read (the trigger array among them) are valid while they are open.
+/// Whether nothing fires on deleting a row of `table`: no rule, no enabled
+/// trigger on delete (internal ones included: another table's foreign key to
+/// it). Locks it in RowExclusiveLock, as a DELETE would.
+fn nothing_fires_on_delete(table: pg_sys::Oid) -> bool {
+    // SAFETY: the relation is opened with RowExclusiveLock (kept to the end
+    // of the transaction) and closed here; the relcache fields read (the
+    // trigger array among them) are valid while it is open.
     unsafe {
-        let index = pg_sys::get_relname_relid(index.as_ptr(), pg_sys::get_rel_namespace(table));
-        if index == pg_sys::InvalidOid {
-            return None;
-        }
-        let user = pg_sys::GetUserId();
-        if privileges.iter().any(|p| pg_sys::pg_class_aclcheck(table, user, *p as pg_sys::AclMode) != pg_sys::AclResult::ACLCHECK_OK)
-            || row_security_applies(table)
-        {
-            return None;
-        }
-        let column = pg_sys::get_attnum(table, column.as_ptr());
-        let rel = pg_sys::table_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let mut ok = (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char
-            && (*rel).rd_tableam == pg_sys::GetHeapamTableAmRoutine();
-        if ok && use_ == Use::Delete {
-            let desc = (*rel).trigdesc;
-            ok = !(*(*rel).rd_rel).relhasrules
-                && (desc.is_null()
-                    || std::slice::from_raw_parts((*desc).triggers, (*desc).numtriggers as usize).iter().all(|t| {
-                        (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) == 0
-                            || t.tgenabled == pg_sys::TRIGGER_DISABLED as std::ffi::c_char
-                    }));
-        }
+        let rel = pg_sys::table_open(table, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let desc = (*rel).trigdesc;
+        let ok = !(*(*rel).rd_rel).relhasrules
+            && (desc.is_null()
+                || std::slice::from_raw_parts((*desc).triggers, (*desc).numtriggers as usize).iter().all(|t| {
+                    (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) == 0
+                        || t.tgenabled == pg_sys::TRIGGER_DISABLED as std::ffi::c_char
+                }));
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
-        if !ok || column <= 0 || pg_sys::get_atttype(table, column) != type_ {
-            return None;
-        }
-        let idx = pg_sys::index_open(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let form = &*(*idx).rd_index;
-        let ok = form.indrelid == table
-            && form.indisvalid
-            && (*(*idx).rd_rel).relam == pg_sys::BTREE_AM_OID
-            && form.indnkeyatts >= 1
-            && *form.indkey.values.as_ptr() == column
-            && pg_sys::RelationGetIndexPredicate(idx).is_null();
-        pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
-        ok.then_some((index, column))
+        ok
     }
 }
 
@@ -199,46 +178,27 @@ impl Scan {
     }
 }
 
-/// Takes a new snapshot, registered until `f` returns. Registering keeps
-/// this backend's xmin at or below the snapshot's, so a tuple it shows as
-/// visible cannot be pruned away before `f` is done with its TID.
-fn with_new_snapshot<T>(f: impl FnOnce(pg_sys::Snapshot) -> T) -> T {
-    // SAFETY: the snapshot is copied and registered with the current
-    // resource owner, and unregistered here (or at abort, on an ERROR).
-    unsafe {
-        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-        let result = f(snapshot);
-        pg_sys::UnregisterSnapshot(snapshot);
-        result
-    }
-}
-
 /// Up to `limit` sessions whose `not_after` is before `cutoff`, oldest
 /// first, each locked `FOR UPDATE` unless someone else holds it or it
 /// changed since the snapshot (then it is skipped): their ids and TIDs.
 /// `None` (nothing done) when the direct path does not apply.
-pub fn lock_past_not_after(cutoff: Micros, limit: usize) -> Option<Vec<([u8; 16], pg_sys::ItemPointerData)>> {
-    if !plain_transaction() {
+pub fn lock_past_not_after(cat: &Catalog, cutoff: Micros, limit: usize) -> Option<Vec<([u8; 16], pg_sys::ItemPointerData)>> {
+    let s = cat.sessions;
+    let Index { oid: index, descending } = s.by_not_after?;
+    if !plain_transaction() || !may_lock_sessions(cat) {
         return None;
     }
-    let [table, _, _] = lookup::session_tables();
-    let (index, column) = target(table, c"sessions_not_after_idx", c"not_after", pg_sys::TIMESTAMPTZOID, Use::Lock)?;
-    // The tuples are read by the seed's layout: id (uuid) is column 1.
-    // SAFETY: syscache lookups of the table's columns.
-    let layout = unsafe {
-        pg_sys::get_attnum(table, c"id".as_ptr()) == 1 && pg_sys::get_atttype(table, 1) == pg_sys::UUIDOID
-    };
-    if !layout {
-        return None;
-    }
+    let (table, column, id_column) = (s.rel, s.not_after, s.id);
     // (The limit can be anything up to i32::MAX; the rows found are fewer.)
     let mut locked = Vec::with_capacity(limit.min(4096));
     // SAFETY:
     // - the relations are opened with RowShareLock, as SELECT ... FOR UPDATE
     //   opens them, and closed with NoLock (the locks last to transaction end);
     // - the id and not_after are read from the tuple while its buffer is
-    //   locked, through the relation's own descriptor (id is uuid, 16 bytes
-    //   by reference; not_after a by-value timestamptz);
+    //   locked, through the relation's own descriptor, at the columns
+    //   `catalog()` checked (id is uuid, 16 bytes by reference; not_after a
+    //   by-value timestamptz), and the index is a btree led by not_after
+    //   with the default timestamptz operator class (so its key is one);
     // - heap_lock_tuple returns with the tuple's buffer pinned, released here;
     // - an ERROR raised inside releases relations, buffers, the scan and the
     //   snapshot through the resource owner, as for any C caller.
@@ -246,15 +206,20 @@ pub fn lock_past_not_after(cutoff: Micros, limit: usize) -> Option<Vec<([u8; 16]
         let rel = pg_sys::table_open(table, pg_sys::RowShareLock as pg_sys::LOCKMODE);
         let idx = pg_sys::index_open(index, pg_sys::RowShareLock as pg_sys::LOCKMODE);
         let desc = (*rel).rd_att;
-        with_new_snapshot(|snapshot| {
+        lookup::with_latest_snapshot(|snapshot| {
             let mut scan = Scan::begin(rel, idx, snapshot);
             scan.rescan(pg_sys::BTLessStrategyNumber, pg_sys::F_TIMESTAMPTZ_LT, pg_sys::Datum::from(cutoff));
             let cid = pg_sys::GetCurrentCommandId(true);
-            // The index is on not_after DESC: backward is oldest first.
+            // Oldest first: backward on a descending index.
+            let direction = if descending {
+                pg_sys::ScanDirection::BackwardScanDirection
+            } else {
+                pg_sys::ScanDirection::ForwardScanDirection
+            };
             while locked.len() < limit {
-                let Some((tid, row)) = scan.next(pg_sys::ScanDirection::BackwardScanDirection, |tuple| {
+                let Some((tid, row)) = scan.next(direction, |tuple| {
                     let mut null = false;
-                    let id = pg_sys::heap_getattr(tuple as *const _ as *mut _, 1, desc, &mut null);
+                    let id = pg_sys::heap_getattr(tuple as *const _ as *mut _, id_column as i32, desc, &mut null);
                     let id = (!null).then(|| *(id.cast_mut_ptr::<[u8; 16]>()));
                     let not_after = pg_sys::heap_getattr(tuple as *const _ as *mut _, column as i32, desc, &mut null);
                     id.filter(|_| !null && (not_after.value() as i64) < cutoff)
@@ -301,15 +266,17 @@ pub fn lock_past_not_after(cutoff: Micros, limit: usize) -> Option<Vec<([u8; 16]
 /// Must be called after the sessions are locked: the snapshot taken here is
 /// newer than those locks, so (under READ COMMITTED) it sees every child the
 /// sessions will ever have.
-pub fn delete_children(ids: &[[u8; 16]]) -> Option<HashSet<[u8; 16]>> {
+pub fn delete_children(cat: &Catalog, ids: &[[u8; 16]]) -> Option<HashSet<[u8; 16]>> {
     if !plain_transaction() {
         return None;
     }
-    let [_, tokens, claims] = lookup::session_tables();
-    let mut targets = Vec::with_capacity(CHILD_INDEXES.len());
-    for (table, index) in [tokens, claims].into_iter().zip(CHILD_INDEXES) {
-        let (index, _) = target(table, index, c"session_id", pg_sys::UUIDOID, Use::Delete)?;
-        targets.push((table, index));
+    let mut targets = Vec::with_capacity(2);
+    for child in [cat.tokens, cat.claims] {
+        let index = child.by_session?;
+        if !nothing_fires_on_delete(child.rel) {
+            return None;
+        }
+        targets.push((child.rel, index.oid));
     }
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();
@@ -341,7 +308,7 @@ fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], blocked
         let rel = pg_sys::table_open(table, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         pg_sys::CheckCmdReplicaIdentity(rel, pg_sys::CmdType::CMD_DELETE);
         let idx = pg_sys::index_open(index, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
-        with_new_snapshot(|snapshot| {
+        lookup::with_latest_snapshot(|snapshot| {
             let mut scan = Scan::begin(rel, idx, snapshot);
             // (visible version's TID, its session)
             let mut found: Vec<(pg_sys::ItemPointerData, usize)> = Vec::with_capacity(ids.len());

@@ -11,6 +11,7 @@ mod lookup;
 mod pacing;
 mod planner;
 mod prune;
+mod security;
 mod sessions;
 mod settings;
 mod worker;

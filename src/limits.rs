@@ -2,32 +2,37 @@
 //! BEFORE INSERT trigger on `auth.sessions`, so it holds for every client,
 //! GoTrue included.
 //!
-//! Concurrency: before counting, the trigger upserts the user's row in
-//! `auth.session_limit_locks`. That row lock serializes every insert for one
-//! user until commit, and the count that follows runs with a fresh snapshot
-//! (READ COMMITTED), so it sees the sessions the previous holder committed.
-//! Under REPEATABLE READ or SERIALIZABLE, a concurrent insert that committed
-//! after this transaction's snapshot makes the upsert fail with SQLSTATE 40001
-//! (could not serialize access), which the client retries, instead of counting
-//! from a stale snapshot.
+//! Rights: the trigger runs with the rights of whoever inserts (it is not
+//! `SECURITY DEFINER`). Counting needs no privilege (the sessions are read
+//! directly, as validity is); evicting is an ordinary `DELETE` by the
+//! inserter, so a role that may not delete the user's sessions gets 42501
+//! and nothing is written. Eviction as a superuser goes through the superuser
+//! guard (security.rs).
+//!
+//! Concurrency: before counting, the trigger takes a transaction-scoped lock
+//! on the user (an advisory lock in a key space of its own, see [`lock_user`];
+//! it writes nothing). That lock serializes every insert for one user until
+//! commit, and the count that follows reads a snapshot taken after it, so it
+//! sees the sessions the previous holder committed. Under REPEATABLE READ or
+//! SERIALIZABLE, where the transaction must not see that, a user whose
+//! sessions changed since the transaction's snapshot makes the insert fail
+//! with SQLSTATE 40001 (could not serialize access), which the client
+//! retries, instead of counting from a stale snapshot.
 
-use crate::lookup;
+use crate::lookup::{self, Seen};
+use crate::security::{self, Event};
 use crate::settings::{self, LimitStrategy};
 use crate::validity::{self, last_refreshed, Micros, Policy, SessionTimes};
-use pgrx::datum::{TimestampWithTimeZone, Uuid};
+use pgrx::datum::Uuid;
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-const LOCK_USER: &str = "INSERT INTO auth.session_limit_locks AS l (user_id, inserts) VALUES ($1, 1) \
-     ON CONFLICT (user_id) DO UPDATE SET inserts = l.inserts + 1";
-/// The user's sessions; the newest refresh token's time is read in the same
-/// statement (same snapshot), and only when the inactivity rule needs it.
-const USER_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, NULL::timestamptz \
-     FROM auth.sessions s WHERE s.user_id = $1";
-const USER_SESSIONS_WITH_TOKENS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, \
-     CASE WHEN s.refreshed_at IS NULL THEN \
-         (SELECT max(r.updated_at) FROM auth.refresh_tokens r WHERE r.session_id = s.id) END \
-     FROM auth.sessions s WHERE s.user_id = $1";
-const EVICT: &str = "DELETE FROM auth.sessions s WHERE s.id = ANY($1)";
+const EVICT: &str = "DELETE FROM ONLY auth.sessions s WHERE s.id OPERATOR(pg_catalog.=) ANY($1)";
+
+/// `pg_locks.objsubid` of the per-user locks ("AS"): PostgreSQL's own
+/// advisory locks use 1 (one bigint key) and 2 (two integer keys), so these
+/// never collide with an application's advisory locks.
+pub const LOCK_KEY_SPACE: u16 = 0x4153;
 
 /// What a new session for a user with these sessions must do first.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,8 +41,13 @@ pub enum Decision<K> {
     Insert,
     /// Delete these sessions (least recently active first), then insert.
     Evict(Vec<K>),
-    /// Refuse: the user already has this many valid sessions.
-    Reject { valid: usize },
+    /// Refuse: the user already has as many valid sessions as allowed.
+    Reject,
+}
+
+/// How many of these sessions are valid now.
+fn valid_count<K>(sessions: &[(K, SessionTimes)], policy: &Policy, now: Micros) -> usize {
+    sessions.iter().filter(|(_, t)| validity::decide(Some(t), policy, now).is_valid()).count()
 }
 
 /// Pure: given a user's existing sessions, the rules and the limit, decide.
@@ -57,7 +67,7 @@ pub fn decide<K: Ord + Clone>(
         return Decision::Insert;
     }
     match strategy {
-        LimitStrategy::Reject => Decision::Reject { valid: valid.len() },
+        LimitStrategy::Reject => Decision::Reject,
         LimitStrategy::EvictOldest => {
             valid.sort_by(|(ka, a), (kb, b)| {
                 (last_refreshed(a), a.created_at, ka).cmp(&(last_refreshed(b), b.created_at, kb))
@@ -67,42 +77,128 @@ pub fn decide<K: Ord + Clone>(
     }
 }
 
+/// The key of a user's lock: the database, and the uuid folded to 64 bits
+/// (two users that share a key only wait for each other, they are never
+/// counted together).
+fn lock_tag(user_id: &[u8; 16]) -> pg_sys::LOCKTAG {
+    let word = |i: usize| u32::from_be_bytes([user_id[i], user_id[i + 1], user_id[i + 2], user_id[i + 3]]);
+    pg_sys::LOCKTAG {
+        // SAFETY: reads the backend's database OID, set at connection.
+        locktag_field1: unsafe { pg_sys::MyDatabaseId }.to_u32(),
+        locktag_field2: word(0) ^ word(8),
+        locktag_field3: word(4) ^ word(12),
+        locktag_field4: LOCK_KEY_SPACE,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    }
+}
+
+/// Serializes this transaction's inserts for `user_id` with everyone
+/// else's: waits (interruptibly, with deadlock detection) for the lock,
+/// held until the transaction (or the subtransaction that took it) ends.
+fn lock_user(user_id: &[u8; 16]) {
+    let tag = lock_tag(user_id);
+    // SAFETY: a transaction-scoped lock (sessionLock = false), released by
+    // the resource owner at (sub)transaction end; the tag is a local.
+    unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false) };
+}
+
+fn uses_transaction_snapshot() -> bool {
+    // SAFETY: reads the backend's isolation level.
+    unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
+fn ids(sessions: &[([u8; 16], SessionTimes)]) -> Vec<[u8; 16]> {
+    let mut ids: Vec<[u8; 16]> = sessions.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids
+}
+
 /// Makes room for one more session of `user_id`, or raises SQLSTATE 53400.
 fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
     let policy = settings::policy();
     let now = pgrx::datetime::now().into_inner();
-    let query = if policy.needs_token_time() { USER_SESSIONS_WITH_TOKENS } else { USER_SESSIONS };
-    let keyed = Spi::connect_mut(|client| {
-        client.update(LOCK_USER, None, &[user_id.into()])?;
-        // Not read-only: under READ COMMITTED this takes a new snapshot, taken
-        // after the lock above, so it sees what the previous holder committed.
-        let mut sessions: Vec<([u8; 16], SessionTimes)> = Vec::new();
-        for row in client.update(query, None, &[user_id.into()])? {
-            let Some((id, mut times)) = lookup::session_from_row(&row)? else { continue };
-            times.newest_token_at = lookup::tstz(row.get::<TimestampWithTimeZone>(5)?);
-            sessions.push((id, times));
-        }
-        Ok::<_, pgrx::spi::Error>(sessions)
-    })
-    .unwrap_or_else(|e| lookup::spi_failed("enforcing the session limit", e));
-    match decide(&keyed, &policy, now, max, strategy) {
+    lock_user(&user_id);
+    // After the lock: everything the previous holder committed.
+    let sessions = lookup::user_sessions(&user_id, &policy, Seen::Now);
+    if uses_transaction_snapshot() && ids(&lookup::user_sessions(&user_id, &Policy::default(), Seen::ByStatement)) != ids(&sessions) {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            "could not serialize access due to concurrent update",
+            "auth.enforce_session_limit",
+        )
+        .set_detail("The user's sessions changed after this transaction's snapshot was taken, so they cannot be counted.")
+        .set_hint("Retry the transaction.")
+        .report(PgLogLevel::ERROR);
+    }
+    match decide(&sessions, &policy, now, max, strategy) {
         Decision::Insert => {}
-        Decision::Reject { valid } => {
+        Decision::Reject => {
             pgrx::pg_sys::panic::ErrorReport::new(
                 PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
                 format!("too many sessions for user {user_id}"),
                 "auth.enforce_session_limit",
             )
-            .set_detail(format!("The user has {valid} valid session(s); auth_sessions.max_per_user is {max}."))
+            .set_detail(format!("auth_sessions.max_per_user is {max}."))
             .set_hint("Revoke one of the user's sessions first, or set auth_sessions.limit_strategy to 'evict_oldest'.")
             .report(PgLogLevel::ERROR);
         }
         Decision::Evict(keys) => {
-            let ids: Vec<Uuid> = keys.iter().map(|k| Uuid::from_bytes(*k)).collect();
-            Spi::connect_mut(|client| client.update(EVICT, None, &[ids.into()]).map(|_| ()))
-                .unwrap_or_else(|e| lookup::spi_failed("enforcing the session limit", e));
+            evict(&keys);
+            // The delete may have been kept from some of them (row security,
+            // a trigger): never let the limit be exceeded because of that.
+            let left = lookup::user_sessions(&user_id, &policy, Seen::Now);
+            if valid_count(&left, &policy, now) >= max as usize {
+                could_not_evict(user_id);
+            }
         }
     }
+}
+
+/// Deletes the sessions `keys` with the inserter's rights.
+fn evict(keys: &[[u8; 16]]) {
+    let cat = lookup::catalog();
+    let me = security::current_user();
+    let lock = pg_sys::RowExclusiveLock;
+    security::refuse_untrusted_triggers(cat.sessions.rel, Event::Delete, me, lock);
+    for child in [cat.tokens.rel, cat.claims.rel] {
+        // The foreign keys' cascades run as the referencing table's owner.
+        security::refuse_untrusted_triggers(child, Event::Delete, security::owner_of(child), lock);
+    }
+    let ids: Vec<Uuid> = keys.iter().map(|k| Uuid::from_bytes(*k)).collect();
+    security::pinned(&[], || Spi::connect_mut(|client| client.update(EVICT, None, &[ids.into()]).map(|_| ())))
+        .unwrap_or_else(|e| lookup::spi_failed("enforcing the session limit", e));
+    // SAFETY: makes the delete visible to the count that follows, as the
+    // next command of the transaction would see it.
+    unsafe { pg_sys::CommandCounterIncrement() };
+}
+
+fn could_not_evict(user_id: Uuid) -> ! {
+    let cat = lookup::catalog();
+    // SAFETY: catalog lookups for the current user.
+    let rls = unsafe {
+        pg_sys::check_enable_rls(cat.sessions.rel, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+    };
+    let (code, detail) = if rls {
+        (
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            "Row-level security kept the inserting role from deleting the user's sessions that had to make room.",
+        )
+    } else {
+        (
+            PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            "A trigger or rule on auth.sessions kept the sessions that had to make room from being deleted.",
+        )
+    };
+    pgrx::pg_sys::panic::ErrorReport::new(
+        code,
+        format!("could not evict sessions of user {user_id} to stay within auth_sessions.max_per_user"),
+        "auth.enforce_session_limit",
+    )
+    .set_detail(detail)
+    .set_hint("Evicting needs DELETE on auth.sessions, with row security (if any) letting the inserting role delete the user's sessions.")
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
 }
 
 /// BEFORE INSERT ON auth.sessions FOR EACH ROW.
@@ -144,7 +240,7 @@ mod tests {
         // 1 created first but refreshed last; 2 is the least recently active.
         let sessions = [(1, s(T0, Some(T0 + 5 * H))), (2, s(T0 + H, None)), (3, s(T0 + 2 * H, None))];
         let p = Policy::default();
-        assert_eq!(decide(&sessions, &p, T0 + 6 * H, 3, LimitStrategy::Reject), Decision::Reject { valid: 3 });
+        assert_eq!(decide(&sessions, &p, T0 + 6 * H, 3, LimitStrategy::Reject), Decision::Reject);
         assert_eq!(decide(&sessions, &p, T0 + 6 * H, 3, LimitStrategy::EvictOldest), Decision::Evict(vec![2]));
         assert_eq!(decide(&sessions, &p, T0 + 6 * H, 1, LimitStrategy::EvictOldest), Decision::Evict(vec![2, 3, 1]));
     }

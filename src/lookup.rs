@@ -1,22 +1,38 @@
-//! The only code that reads a session from PostgreSQL for validity.
+//! The only code that reads sessions, refresh tokens and amr claims from
+//! PostgreSQL without SQL, and the one place that finds the relations,
+//! columns and indexes it reads, checking their shape first.
 //!
-//! A lookup is an index probe: `auth.sessions` through `sessions_pkey` (and,
-//! only when the inactivity rule needs it for a never-refreshed session,
-//! `auth.refresh_tokens` through `refresh_tokens_session_id_revoked_idx`),
-//! under the statement's active snapshot. No query is parsed or planned per
-//! call, no privilege or row-security check applies (callers decide who may
-//! ask), and MVCC is the executor's: the caller's own uncommitted changes are
-//! seen, another transaction's commit is seen by the next statement (READ
-//! COMMITTED), and it works on a hot standby.
+//! A lookup is an index probe under a snapshot: no query is parsed or
+//! planned per call, no privilege or row-security check applies (callers
+//! decide who may ask), and MVCC is the executor's: the caller's own
+//! uncommitted changes are seen, another transaction's commit is seen by the
+//! next statement (READ COMMITTED), and it works on a hot standby.
 //!
-//! The relations' OIDs and column numbers are resolved by name once and kept
-//! until a relcache invalidation touches them (DROP/CREATE EXTENSION, ALTER).
+//! Nothing is trusted by name alone:
+//!
+//! - the three tables must be plain heap tables, and every column read must
+//!   exist with the seed's type (`sessions.id uuid`, `created_at timestamptz`,
+//!   ...); otherwise the call fails with a clear error (SQLSTATE 0A000,
+//!   42703 or 42804) instead of reading garbage;
+//! - an index is used only when it is a valid, ready, non-partial btree index
+//!   on that table whose first key column is the column searched, with the
+//!   type's default operator class, whatever it is called; when there is
+//!   none, the table itself is scanned (correct, only slower);
+//! - only the rows of the tables themselves are read, never those of
+//!   inheritance children (an archive table that inherits from
+//!   `auth.sessions`, say), as with `FROM ONLY`.
+//!
+//! What was found is kept until a relcache invalidation touches one of the
+//! relations (DDL on them, their indexes, DROP/CREATE EXTENSION), and checked
+//! again then; callers lock the relations before using it, so it cannot
+//! change under them within a transaction.
 
 use crate::validity::{Micros, Policy, SessionTimes};
 use pgrx::datum::{Timestamp, TimestampWithTimeZone, Uuid};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::Cell;
+use std::ffi::CStr;
 
 /// What a lookup returns: the timestamps validity needs, and the stored aal
 /// (the `pg_enum` OID of its label, which is how an enum datum is represented).
@@ -26,32 +42,70 @@ pub struct SessionRow {
     pub aal: Option<pg_sys::Oid>,
 }
 
-#[derive(Clone, Copy)]
-struct Catalog {
-    sessions: pg_sys::Oid,
-    sessions_pkey: pg_sys::Oid,
-    created_at: i32,
-    not_after: i32,
-    refreshed_at: i32,
-    aal: i32,
-    tokens: pg_sys::Oid,
-    tokens_by_session: pg_sys::Oid,
-    token_updated_at: i32,
-    claims: pg_sys::Oid,
+/// An index that can be searched on a table's column: a btree index led by
+/// that column, and whether that key is stored descending.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Index {
+    pub oid: pg_sys::Oid,
+    pub descending: bool,
+}
+
+/// `auth.sessions`: its columns (attribute numbers) and usable indexes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Sessions {
+    pub rel: pg_sys::Oid,
+    pub id: i16,
+    pub user_id: i16,
+    pub created_at: i16,
+    pub not_after: i16,
+    pub refreshed_at: i16,
+    pub aal: i16,
+    pub by_id: Option<Index>,
+    pub by_user: Option<Index>,
+    pub by_not_after: Option<Index>,
+}
+
+/// A table that references sessions by `session_id`: refresh tokens, amr claims.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Child {
+    pub rel: pg_sys::Oid,
+    pub session_id: i16,
+    pub by_session: Option<Index>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Catalog {
+    pub sessions: Sessions,
+    pub tokens: Child,
+    /// `auth.refresh_tokens.updated_at`.
+    pub token_updated_at: i16,
+    pub claims: Child,
+}
+
+impl Catalog {
+    fn relations(&self) -> [pg_sys::Oid; 3] {
+        [self.sessions.rel, self.tokens.rel, self.claims.rel]
+    }
+
+    fn indexes(&self) -> impl Iterator<Item = pg_sys::Oid> {
+        [self.sessions.by_id, self.sessions.by_user, self.sessions.by_not_after, self.tokens.by_session, self.claims.by_session]
+            .into_iter()
+            .flatten()
+            .map(|i| i.oid)
+    }
 }
 
 thread_local! {
     static CATALOG: Cell<Option<Catalog>> = const { Cell::new(None) };
 }
 
-/// Relcache invalidation callback: forget the cached OIDs when any of the
-/// relations changes (or on a full reset).
+/// Relcache invalidation callback: forget what was found when any of the
+/// relations or indexes changes (or on a full reset).
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     CATALOG.with(|c| {
         if let Some(cat) = c.get() {
-            let ours = [cat.sessions, cat.sessions_pkey, cat.tokens, cat.tokens_by_session, cat.claims];
-            if relid == pg_sys::InvalidOid || ours.contains(&relid) {
+            if relid == pg_sys::InvalidOid || cat.relations().contains(&relid) || cat.indexes().any(|i| i == relid) {
                 c.set(None);
             }
         }
@@ -65,15 +119,20 @@ pub fn register() {
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0)) }
 }
 
-fn missing(what: &str) -> ! {
-    ereport!(
-        ERROR,
-        PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-        format!("auth_sessions: {what} is missing; is the extension installed in this database?")
-    );
+fn fail(code: PgSqlErrorCode, message: String, hint: &str) -> ! {
+    pgrx::pg_sys::panic::ErrorReport::new(code, message, "auth_sessions::lookup").set_hint(hint).report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
 }
 
-fn relid(namespace: pg_sys::Oid, name: &std::ffi::CStr) -> pg_sys::Oid {
+fn missing(what: &str) -> ! {
+    fail(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+        format!("auth_sessions: {what} is missing"),
+        "Is the extension installed in this database?",
+    )
+}
+
+fn relid(namespace: pg_sys::Oid, name: &CStr) -> pg_sys::Oid {
     // SAFETY: a syscache lookup with a NUL-terminated name.
     let oid = unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) };
     if oid == pg_sys::InvalidOid {
@@ -82,51 +141,195 @@ fn relid(namespace: pg_sys::Oid, name: &std::ffi::CStr) -> pg_sys::Oid {
     oid
 }
 
-fn attnum(rel: pg_sys::Oid, name: &std::ffi::CStr) -> i32 {
-    // SAFETY: a syscache lookup with a valid relation OID and a NUL-terminated name.
-    let n = unsafe { pg_sys::get_attnum(rel, name.as_ptr()) };
+/// The column `name` of `table` (called `what` in errors), which must have type `type_`.
+fn column(table: pg_sys::Oid, what: &str, name: &CStr, type_: pg_sys::Oid) -> i16 {
+    // SAFETY: syscache lookups with a valid relation OID and a NUL-terminated name.
+    let (n, actual) = unsafe {
+        let n = pg_sys::get_attnum(table, name.as_ptr());
+        (n, if n > 0 { pg_sys::get_atttype(table, n) } else { pg_sys::InvalidOid })
+    };
+    let column = name.to_string_lossy();
     if n <= 0 {
-        missing(&format!("column {}", name.to_string_lossy()));
+        fail(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+            format!("auth_sessions: column {what}.{column} is missing"),
+            "The extension reads this column; restore it as GoTrue defines it.",
+        );
     }
-    n as i32
+    if actual != type_ {
+        // SAFETY: syscache lookups of the types' names (palloc'd strings).
+        let (want, got) = unsafe {
+            (
+                CStr::from_ptr(pg_sys::format_type_be(type_)).to_string_lossy().into_owned(),
+                CStr::from_ptr(pg_sys::format_type_be(actual)).to_string_lossy().into_owned(),
+            )
+        };
+        fail(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!("auth_sessions: column {what}.{column} has type {got}, not {want}"),
+            "The extension reads this column directly and relies on its type; restore it as GoTrue defines it.",
+        );
+    }
+    n
 }
 
-fn catalog() -> Catalog {
-    if let Some(cat) = CATALOG.with(Cell::get) {
-        return cat;
+/// Opens `table` (kept locked with AccessShareLock to transaction end) and
+/// checks that it is a plain heap table; returns it, open.
+fn open_plain_table(table: pg_sys::Oid, what: &str) -> pg_sys::Relation {
+    // SAFETY: the relation is opened here; the caller closes it. The
+    // relcache entry's fields are valid while it is open.
+    unsafe {
+        let rel = pg_sys::relation_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let plain = (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char
+            && (*rel).rd_tableam == pg_sys::GetHeapamTableAmRoutine();
+        if !plain {
+            pg_sys::relation_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            fail(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("auth_sessions: {what} is not a plain table"),
+                "The extension reads this table directly; it must be an ordinary (heap, unpartitioned) table.",
+            );
+        }
+        rel
     }
+}
+
+/// The best usable index of `rel` for searching `column` (of type `type_`):
+/// valid, ready and live, btree, no predicate, first key column `column`
+/// with the type's default btree operator class. Unique indexes first, then
+/// fewer key columns, then the oldest.
+fn find_index(rel: pg_sys::Relation, column: i16, type_: pg_sys::Oid) -> Option<Index> {
+    let mut best: Option<(Index, (bool, i16, u32))> = None;
+    // SAFETY: `rel` is open; the index list is a palloc'd List of OIDs; each
+    // index is opened (AccessShareLock, kept to transaction end) and closed
+    // here, and its relcache fields are read while it is open.
+    unsafe {
+        let opclass = pg_sys::GetDefaultOpClass(type_, pg_sys::BTREE_AM_OID);
+        if opclass == pg_sys::InvalidOid {
+            return None;
+        }
+        let family = pg_sys::get_opclass_family(opclass);
+        let list = pg_sys::RelationGetIndexList(rel);
+        let cells: &[pg_sys::ListCell] =
+            if list.is_null() { &[] } else { std::slice::from_raw_parts((*list).elements, (*list).length as usize) };
+        for cell in cells {
+            let oid = cell.oid_value;
+            let idx = pg_sys::index_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            let form = &*(*idx).rd_index;
+            let usable = form.indrelid == (*rel).rd_id
+                && form.indisvalid
+                && form.indisready
+                && form.indislive
+                && (*(*idx).rd_rel).relam == pg_sys::BTREE_AM_OID
+                && form.indnkeyatts >= 1
+                && *form.indkey.values.as_ptr() == column
+                && *(*idx).rd_opfamily == family
+                && *(*idx).rd_opcintype == type_
+                && pg_sys::RelationGetIndexPredicate(idx).is_null();
+            if usable {
+                let index = Index { oid, descending: (*(*idx).rd_indoption as u32 & pg_sys::INDOPTION_DESC) != 0 };
+                let rank = (!form.indisunique, form.indnkeyatts, oid.to_u32());
+                if best.is_none_or(|(_, r)| rank < r) {
+                    best = Some((index, rank));
+                }
+            }
+            pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
+        }
+    }
+    best.map(|(index, _)| index)
+}
+
+/// The type `auth.aal_level`, which `auth.current_session_aal()` returns.
+fn aal_type(namespace: pg_sys::Oid) -> pg_sys::Oid {
+    // SAFETY: a syscache lookup by (name, namespace); the name is a C string,
+    // as the cache's name keys take.
+    let oid = unsafe {
+        pg_sys::GetSysCacheOid(
+            pg_sys::SysCacheIdentifier::TYPENAMENSP as i32,
+            pg_sys::Anum_pg_type_oid as pg_sys::AttrNumber,
+            pg_sys::Datum::from(c"aal_level".as_ptr()),
+            pg_sys::Datum::from(namespace),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        )
+    };
+    // SAFETY: a syscache lookup of the type.
+    if oid == pg_sys::InvalidOid || unsafe { pg_sys::get_typtype(oid) } != pg_sys::TYPTYPE_ENUM as std::ffi::c_char {
+        missing("the enum type auth.aal_level");
+    }
+    oid
+}
+
+fn resolve() -> Catalog {
     // SAFETY: a syscache lookup with a NUL-terminated name.
     let auth = unsafe { pg_sys::get_namespace_oid(c"auth".as_ptr(), true) };
     if auth == pg_sys::InvalidOid {
         missing("schema auth");
     }
-    let sessions = relid(auth, c"sessions");
-    let tokens = relid(auth, c"refresh_tokens");
-    let cat = Catalog {
-        sessions,
-        sessions_pkey: relid(auth, c"sessions_pkey"),
-        created_at: attnum(sessions, c"created_at"),
-        not_after: attnum(sessions, c"not_after"),
-        refreshed_at: attnum(sessions, c"refreshed_at"),
-        aal: attnum(sessions, c"aal"),
-        tokens,
-        tokens_by_session: relid(auth, c"refresh_tokens_session_id_revoked_idx"),
-        token_updated_at: attnum(tokens, c"updated_at"),
-        claims: relid(auth, c"mfa_amr_claims"),
+    let (uuid, tstz, ts) = (pg_sys::UUIDOID, pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPOID);
+    let rel = relid(auth, c"sessions");
+    let what = "auth.sessions";
+    let sessions_rel = open_plain_table(rel, what);
+    let id = column(rel, what, c"id", uuid);
+    let user_id = column(rel, what, c"user_id", uuid);
+    let not_after = column(rel, what, c"not_after", tstz);
+    let sessions = Sessions {
+        rel,
+        id,
+        user_id,
+        created_at: column(rel, what, c"created_at", tstz),
+        not_after,
+        refreshed_at: column(rel, what, c"refreshed_at", ts),
+        aal: column(rel, what, c"aal", aal_type(auth)),
+        by_id: find_index(sessions_rel, id, uuid),
+        by_user: find_index(sessions_rel, user_id, uuid),
+        by_not_after: find_index(sessions_rel, not_after, tstz),
     };
-    CATALOG.with(|c| c.set(Some(cat)));
-    cat
+    let child = |name: &CStr, what: &str| {
+        let rel = relid(auth, name);
+        let opened = open_plain_table(rel, what);
+        let session_id = column(rel, what, c"session_id", uuid);
+        let by_session = find_index(opened, session_id, uuid);
+        // SAFETY: closes what open_plain_table opened (the lock stays).
+        unsafe { pg_sys::relation_close(opened, pg_sys::NoLock as pg_sys::LOCKMODE) };
+        (Child { rel, session_id, by_session }, rel)
+    };
+    let (tokens, tokens_rel) = child(c"refresh_tokens", "auth.refresh_tokens");
+    let (claims, _) = child(c"mfa_amr_claims", "auth.mfa_amr_claims");
+    let token_updated_at = column(tokens_rel, "auth.refresh_tokens", c"updated_at", tstz);
+    // SAFETY: closes what open_plain_table opened (the lock stays).
+    unsafe { pg_sys::relation_close(sessions_rel, pg_sys::NoLock as pg_sys::LOCKMODE) };
+    Catalog { sessions, tokens, token_updated_at, claims }
 }
 
-/// The OIDs of `auth.sessions` and of the two tables that reference it,
-/// `auth.refresh_tokens` and `auth.mfa_amr_claims`.
-pub fn session_tables() -> [pg_sys::Oid; 3] {
-    let cat = catalog();
-    [cat.sessions, cat.tokens, cat.claims]
+/// The relations and indexes, checked, with the three tables locked in
+/// AccessShareLock (at least) to the end of the transaction, so that what is
+/// returned stays true for the rest of it.
+pub fn catalog() -> Catalog {
+    loop {
+        let cat = match CATALOG.with(Cell::get) {
+            Some(cat) => cat,
+            None => {
+                let cat = resolve();
+                CATALOG.with(|c| c.set(Some(cat)));
+                cat
+            }
+        };
+        // Locking processes pending invalidations: if one touched these
+        // relations, what was kept is gone and is found again (under the
+        // locks now held).
+        for rel in cat.relations() {
+            // SAFETY: locks an OID, whether or not the relation still exists.
+            unsafe { pg_sys::LockRelationOid(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+        }
+        if CATALOG.with(Cell::get) == Some(cat) {
+            return cat;
+        }
+    }
 }
 
 /// The snapshot a SQL function should read with: the calling statement's.
-fn snapshot() -> pg_sys::Snapshot {
+pub fn statement_snapshot() -> pg_sys::Snapshot {
     // SAFETY: both return the backend's current snapshot; GetTransactionSnapshot
     // is only reached outside any statement (no active snapshot).
     unsafe {
@@ -138,50 +341,89 @@ fn snapshot() -> pg_sys::Snapshot {
     }
 }
 
-/// An equality probe on the first column of `index` for the uuid `key`,
-/// calling `each` for every visible heap tuple until it returns false.
+/// Takes a new snapshot (one that sees everything committed so far, and this
+/// transaction's own changes up to the current command), registered until
+/// `f` returns. Registering keeps this backend's xmin at or below the
+/// snapshot's, so a tuple it shows as visible cannot be pruned away before
+/// `f` is done with its TID.
+pub fn with_latest_snapshot<T>(f: impl FnOnce(pg_sys::Snapshot) -> T) -> T {
+    // SAFETY: the snapshot is copied and registered with the current
+    // resource owner, and unregistered here (or at abort, on an ERROR).
+    unsafe {
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        let result = f(snapshot);
+        pg_sys::UnregisterSnapshot(snapshot);
+        result
+    }
+}
+
+/// Calls `each` for every tuple of `table` visible to `snapshot` whose uuid
+/// column `column` equals `key`, until it returns false: through `index`
+/// when there is one, else by scanning the table with the key.
 ///
 /// SAFETY (of the unsafe block): the relations are opened and locked here
-/// (AccessShareLock, kept to transaction end like any query's), the slot and
-/// scan are created and destroyed here, and `key` outlives the scan. An ERROR
-/// raised inside releases them through the resource owner and memory context,
-/// as for any C caller.
-fn probe(heap_oid: pg_sys::Oid, index_oid: pg_sys::Oid, key: &[u8; 16], mut each: impl FnMut(*mut pg_sys::TupleTableSlot) -> bool) {
+/// (AccessShareLock, kept to transaction end like any query's; `catalog()`
+/// checked their shape under that lock), the slot and scan are created and
+/// destroyed here, and `key` outlives the scan. An ERROR raised inside
+/// releases them through the resource owner and memory context, as for any C
+/// caller.
+fn probe(
+    table: pg_sys::Oid,
+    index: Option<Index>,
+    column: i16,
+    key: &[u8; 16],
+    snapshot: pg_sys::Snapshot,
+    mut each: impl FnMut(*mut pg_sys::TupleTableSlot) -> bool,
+) {
     unsafe {
-        let heap = pg_sys::table_open(heap_oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let index = pg_sys::index_open(index_oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let heap = pg_sys::table_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
-        #[cfg(feature = "pg18")]
-        let scan = pg_sys::index_beginscan(heap, index, snapshot(), std::ptr::null_mut(), 1, 0);
-        #[cfg(not(feature = "pg18"))]
-        let scan = pg_sys::index_beginscan(heap, index, snapshot(), 1, 0);
         let mut scankey: pg_sys::ScanKeyData = std::mem::zeroed();
+        let key_column = if index.is_some() { 1 } else { column };
         pg_sys::ScanKeyInit(
             &mut scankey,
-            1,
+            key_column,
             pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
             pg_sys::Oid::from(pg_sys::F_UUID_EQ),
             pg_sys::Datum::from(key.as_ptr()),
         );
-        pg_sys::index_rescan(scan, &mut scankey, 1, std::ptr::null_mut(), 0);
-        while pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
-            if !each(slot) {
-                break;
+        match index {
+            Some(index) => {
+                let rel = pg_sys::index_open(index.oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                #[cfg(feature = "pg18")]
+                let scan = pg_sys::index_beginscan(heap, rel, snapshot, std::ptr::null_mut(), 1, 0);
+                #[cfg(not(feature = "pg18"))]
+                let scan = pg_sys::index_beginscan(heap, rel, snapshot, 1, 0);
+                pg_sys::index_rescan(scan, &mut scankey, 1, std::ptr::null_mut(), 0);
+                while pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+                    if !each(slot) {
+                        break;
+                    }
+                }
+                pg_sys::index_endscan(scan);
+                pg_sys::index_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+            }
+            None => {
+                let scan = pg_sys::table_beginscan(heap, snapshot, 1, &mut scankey);
+                while pg_sys::table_scan_getnextslot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+                    if !each(slot) {
+                        break;
+                    }
+                }
+                pg_sys::table_endscan(scan);
             }
         }
-        pg_sys::index_endscan(scan);
         pg_sys::ExecDropSingleTupleTableSlot(slot);
-        pg_sys::index_close(index, pg_sys::NoLock as pg_sys::LOCKMODE);
         pg_sys::table_close(heap, pg_sys::NoLock as pg_sys::LOCKMODE);
     }
 }
 
 /// Reads attribute `attnum` of the tuple in `slot` as a raw datum.
-fn attr(slot: *mut pg_sys::TupleTableSlot, attnum: i32) -> Option<pg_sys::Datum> {
+fn attr(slot: *mut pg_sys::TupleTableSlot, attnum: i16) -> Option<pg_sys::Datum> {
     let mut isnull = false;
     // SAFETY: `slot` holds a tuple of the relation whose column `attnum` was
-    // resolved by name in `catalog()`.
-    let d = unsafe { pg_sys::slot_getattr(slot, attnum, &mut isnull) };
+    // checked (name and type) in `catalog()`.
+    let d = unsafe { pg_sys::slot_getattr(slot, attnum as i32, &mut isnull) };
     (!isnull).then_some(d)
 }
 
@@ -190,48 +432,100 @@ fn micros(d: Option<pg_sys::Datum>) -> Option<Micros> {
     d.map(|d| d.value() as i64)
 }
 
+/// A uuid datum (16 bytes, by reference).
+fn uuid(d: Option<pg_sys::Datum>) -> Option<[u8; 16]> {
+    // SAFETY: the column was checked to be of type uuid, whose datum points
+    // at 16 bytes in the slot's tuple, valid while the slot holds it.
+    d.map(|d| unsafe { *(d.cast_mut_ptr::<[u8; 16]>()) })
+}
+
+fn times_in(slot: *mut pg_sys::TupleTableSlot, s: &Sessions) -> SessionTimes {
+    SessionTimes {
+        created_at: micros(attr(slot, s.created_at)),
+        not_after: micros(attr(slot, s.not_after)),
+        refreshed_at: micros(attr(slot, s.refreshed_at)),
+        newest_token_at: None,
+    }
+}
+
+/// Which snapshot a read uses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Seen {
+    /// The calling statement's (MVCC as the caller's queries see it).
+    ByStatement,
+    /// A new one: what is committed now (for decisions that must not rest on
+    /// a snapshot taken before a row lock was granted).
+    Now,
+}
+
+fn with_snapshot<T>(seen: Seen, f: impl FnOnce(pg_sys::Snapshot) -> T) -> T {
+    match seen {
+        Seen::ByStatement => f(statement_snapshot()),
+        Seen::Now => with_latest_snapshot(f),
+    }
+}
+
 /// Reads session `id`; `None` when no row is visible to the statement.
 pub fn session(id: &[u8; 16], policy: &Policy) -> Option<SessionRow> {
     let cat = catalog();
+    let s = cat.sessions;
     let mut row = None;
-    probe(cat.sessions, cat.sessions_pkey, id, |slot| {
-        row = Some(SessionRow {
-            times: SessionTimes {
-                created_at: micros(attr(slot, cat.created_at)),
-                not_after: micros(attr(slot, cat.not_after)),
-                refreshed_at: micros(attr(slot, cat.refreshed_at)),
-                newest_token_at: None,
-            },
-            aal: attr(slot, cat.aal).map(|d| pg_sys::Oid::from(d.value() as u32)),
-        });
+    probe(s.rel, s.by_id, s.id, id, statement_snapshot(), |slot| {
+        row = Some(SessionRow { times: times_in(slot, &s), aal: attr(slot, s.aal).map(|d| pg_sys::Oid::from(d.value() as u32)) });
         false
     });
     row.map(|mut r| {
-        r.times = complete(Some(id), r.times.created_at, r.times.not_after, r.times.refreshed_at, policy);
+        r.times = complete(Some(id), r.times.created_at, r.times.not_after, r.times.refreshed_at, policy, Seen::ByStatement);
         r
     })
 }
 
+/// The sessions of user `user_id` (with the newest refresh token's time when
+/// the rules need it), as `seen` shows them.
+pub fn user_sessions(user_id: &[u8; 16], policy: &Policy, seen: Seen) -> Vec<([u8; 16], SessionTimes)> {
+    let cat = catalog();
+    let s = cat.sessions;
+    let mut found = Vec::new();
+    with_snapshot(seen, |snapshot| {
+        probe(s.rel, s.by_user, s.user_id, user_id, snapshot, |slot| {
+            if let Some(id) = uuid(attr(slot, s.id)) {
+                found.push((id, times_in(slot, &s)));
+            }
+            true
+        });
+        if policy.needs_token_time() {
+            for (id, t) in found.iter_mut().filter(|(_, t)| t.refreshed_at.is_none()) {
+                t.newest_token_at = newest_token_time(&cat, id, snapshot);
+            }
+        }
+    });
+    found
+}
+
 /// A session's times from values already at hand (a row being scanned or
-/// updated), adding the newest refresh token's time only when the rules need it.
+/// updated), adding the newest refresh token's time, as `seen` shows it,
+/// only when the rules need it.
 pub fn complete(
     id: Option<&[u8; 16]>,
     created_at: Option<Micros>,
     not_after: Option<Micros>,
     refreshed_at: Option<Micros>,
     policy: &Policy,
+    seen: Seen,
 ) -> SessionTimes {
     let newest_token_at = match id {
-        Some(id) if refreshed_at.is_none() && policy.needs_token_time() => newest_token_time(id),
+        Some(id) if refreshed_at.is_none() && policy.needs_token_time() => {
+            let cat = catalog();
+            with_snapshot(seen, |snapshot| newest_token_time(&cat, id, snapshot))
+        }
         _ => None,
     };
     SessionTimes { created_at, not_after, refreshed_at, newest_token_at }
 }
 
-fn newest_token_time(id: &[u8; 16]) -> Option<Micros> {
-    let cat = catalog();
+fn newest_token_time(cat: &Catalog, id: &[u8; 16], snapshot: pg_sys::Snapshot) -> Option<Micros> {
     let mut newest: Option<Micros> = None;
-    probe(cat.tokens, cat.tokens_by_session, id, |slot| {
+    probe(cat.tokens.rel, cat.tokens.by_session, cat.tokens.session_id, id, snapshot, |slot| {
         if let Some(t) = micros(attr(slot, cat.token_updated_at)) {
             newest = Some(newest.map_or(t, |n| n.max(t)));
         }

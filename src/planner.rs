@@ -7,7 +7,9 @@
 //! makes the planner compute it once, as an InitPlan, which is what users are
 //! told to write by hand. This hook does that rewrite before planning, for the
 //! extension's argument-less STABLE functions `auth.current_session_is_valid()`,
-//! `auth.current_session_aal()` and `auth.session_id()`: evaluating a STABLE
+//! `auth.current_session_aal()` and `auth.session_id()`, recognized by their
+//! code (never by name: a user's own function called `auth.session_id` is left
+//! alone): evaluating a STABLE
 //! function once per statement is exactly what STABLE allows, so answers do
 //! not change, only their cost.
 //!
@@ -22,12 +24,23 @@
 use crate::settings;
 use pgrx::pg_sys;
 use pgrx::pg_sys::NodeTag;
+use pgrx::pg_catalog::pg_proc::PgProc;
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 static mut PREVIOUS: pg_sys::planner_hook_type = None;
 
-/// The functions that may be hoisted, by name, in schema `auth`.
-const HOISTED: [&CStr; 3] = [c"current_session_is_valid", c"current_session_aal", c"session_id"];
+/// `ClanguageId`: pg_language's fixed OID for `LANGUAGE c`.
+const C_LANGUAGE: pg_sys::Oid = pg_sys::Oid::from_u32(13);
+
+type Wrapper = unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+
+/// The functions that may be hoisted: the symbols their SQL declarations
+/// name (`AS 'MODULE_PATHNAME', '...'`) and the code they resolve to.
+const OURS: [(&CStr, Wrapper); 3] = [
+    (c"current_session_is_valid_wrapper", crate::current::current_session_is_valid_wrapper),
+    (c"current_session_aal_wrapper", crate::current::current_session_aal_wrapper),
+    (c"session_id_wrapper", crate::current::session_id_wrapper),
+];
 
 /// Installs the hook, keeping any previous one; called once from `_PG_init`.
 pub fn register() {
@@ -151,19 +164,26 @@ unsafe fn replace(slot: *mut *mut pg_sys::Node) -> bool {
     }
 }
 
-/// One of our argument-less functions in schema `auth`.
+/// One of the extension's own three functions, whatever its name and schema:
+/// a C function whose code is this library's (a user's function called
+/// `auth.session_id`, say, is never touched).
 unsafe fn is_hoistable(f: *mut pg_sys::FuncExpr) -> bool {
-    // SAFETY: `f` is a FuncExpr; the lookups are syscache reads.
+    // SAFETY: `f` is a FuncExpr; the lookups are syscache reads, and
+    // fmgr_info only runs for a C function naming one of our symbols (so it
+    // resolves, or fails as the call itself would).
     unsafe {
         if !(*f).args.is_null() || (*f).funcretset {
             return false;
         }
-        let auth = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
-        if auth == pg_sys::InvalidOid || pg_sys::get_func_namespace((*f).funcid) != auth {
+        let Some(proc) = PgProc::new((*f).funcid) else { return false };
+        if proc.prolang() != C_LANGUAGE || !OURS.iter().any(|(symbol, _)| proc.prosrc().as_bytes() == symbol.to_bytes()) {
             return false;
         }
-        let name = pg_sys::get_func_name((*f).funcid);
-        !name.is_null() && HOISTED.contains(&CStr::from_ptr(name))
+        let mut info: pg_sys::FmgrInfo = std::mem::zeroed();
+        pg_sys::fmgr_info((*f).funcid, &mut info);
+        // Exported (no_mangle) symbols: one address each, the one fmgr
+        // found with dlsym. (Were two of them merged, both are ours.)
+        OURS.iter().any(|(_, address)| info.fn_addr.is_some_and(|f| std::ptr::fn_addr_eq(f, *address)))
     }
 }
 

@@ -5,25 +5,39 @@
 //! One batch of sessions:
 //!
 //! 1. sessions past `not_after` (by more than the grace) come straight from
-//!    `sessions_not_after_idx`, oldest first, locked `FOR UPDATE SKIP LOCKED`;
+//!    an index on `not_after`, oldest first, locked `FOR UPDATE SKIP LOCKED`;
 //! 2. when a timebox or an inactivity timeout is configured, a resumable
-//!    sweep walks `sessions_pkey` from a cursor kept in `auth.prune_state`,
-//!    examining at most ten rows per row the batch may delete, and picks the
-//!    sessions `validity::prunable` says may go; they are then locked
-//!    `SKIP LOCKED` and checked again on the locked (latest) version, so a
-//!    refresh that committed meanwhile saves its session;
-//! 3. the sessions' refresh tokens and amr claims are deleted first, in one
-//!    statement, taking only rows nobody else holds (`SKIP LOCKED`); a
-//!    session with a child left (a refresh under way) stays for a later batch;
-//! 4. the rest are deleted in one statement, in physical order. Their
-//!    children are gone, so when the foreign-key cascades are the only
-//!    triggers that would fire, the delete skips them (as a replica does)
-//!    instead of running two empty queries per session.
+//!    sweep walks the sessions in `id` order from a cursor kept in
+//!    `auth.prune_state`, examining at most ten rows per row the batch may
+//!    delete, and picks the sessions `validity::prunable` says may go; they
+//!    are then locked `SKIP LOCKED` and checked again on the locked (latest)
+//!    version, with the refresh tokens as they are now, so a refresh that
+//!    committed meanwhile saves its session;
+//! 3. the sessions are deleted in physical order, and their refresh tokens
+//!    and amr claims go exactly as the session's own `DELETE` would take them
+//!    (the foreign keys' actions, run as the tables' owner). A child someone
+//!    else holds (a refresh under way) keeps its session for a later batch,
+//!    so the batch never waits for it.
 //!
-//! Every statement is planned once per backend, generically.
+//! Step 3 has two forms. When the foreign keys from `refresh_tokens` and
+//! `mfa_amr_claims` (on `session_id`, to `sessions.id`) are `ON DELETE
+//! CASCADE` and nothing else can happen on deleting a session (no other
+//! trigger, no rule, no row security, READ COMMITTED; see
+//! [`cascades_done_by_hand`]), the children are deleted first, by hand,
+//! and the sessions' delete skips the cascades (as a replica does) instead of
+//! running two empty queries per session. Otherwise the children are only
+//! locked, and the sessions' ordinary `DELETE` fires everything: a trigger
+//! that keeps a session (a soft delete), row security, a foreign key that
+//! sets NULL or restricts, each has its usual effect, and no child is
+//! removed unless its session's delete removed it.
+//!
+//! Only the rows of the tables themselves are touched (`ONLY`): never those
+//! of an inheritance child. Every statement is planned once per backend,
+//! generically, with `search_path` pinned (security.rs); deletes that would
+//! fire triggers as a superuser go through the superuser guard.
 //!
 //! Revoked refresh tokens older than their grace are found by a second sweep,
-//! over `refresh_tokens_updated_at_idx`, with the same bounds. A concurrent
+//! over `refresh_tokens.updated_at`, with the same bounds. A concurrent
 //! pruner that finds the cursor row locked skips the sweeps (and still does
 //! the `not_after` part), so two pruners never wait for each other.
 //!
@@ -31,8 +45,9 @@
 //! `pause_after` says how long (the rules are in pacing.rs).
 
 use crate::direct;
-use crate::lookup;
+use crate::lookup::{self, Catalog, Seen};
 use crate::pacing;
+use crate::security::{self, Event};
 // Named in the extension_sql_file! `requires` below (SQL ordering only).
 #[allow(unused_imports)]
 use crate::sessions::session_row_validity;
@@ -54,7 +69,10 @@ thread_local! {
 }
 
 /// Runs `query` (one of the constants below) as a kept prepared statement,
-/// its parameter types taken from `args`, with a generic plan.
+/// its parameter types taken from `args`, with a generic plan and
+/// `search_path` pinned. The batch statements take arrays of up to
+/// `batch_size` values: a plan made for the values at hand would estimate
+/// each of them, every batch.
 fn run<'conn>(
     client: &mut SpiClient<'conn>,
     query: &'static str,
@@ -62,65 +80,84 @@ fn run<'conn>(
 ) -> Result<SpiTupleTable<'conn>, pgrx::spi::Error> {
     PREPARED.with(|p| {
         let mut prepared = p.borrow_mut();
-        let statement = match prepared.entry(query) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                let types: Vec<PgOid> = args.iter().map(|a| PgOid::from_untagged(a.oid())).collect();
-                e.insert(client.prepare_mut(query, &types)?.keep())
-            }
-        };
-        with_generic_plans(|| client.update(&*statement, None, args))
+        security::pinned(&[(c"plan_cache_mode", c"force_generic_plan")], || {
+            let statement = match prepared.entry(query) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let types: Vec<PgOid> = args.iter().map(|a| PgOid::from_untagged(a.oid())).collect();
+                    e.insert(client.prepare_mut(query, &types)?.keep())
+                }
+            };
+            client.update(&*statement, None, args)
+        })
     })
 }
 
 /// How many rows a sweep may examine for each row the batch may delete.
 const SWEEP_ROWS_PER_ROW: i64 = 10;
 
-const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid FROM auth.sessions s WHERE s.not_after < $1 \
+const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid FROM ONLY auth.sessions s WHERE s.not_after OPERATOR(pg_catalog.<) $1 \
      ORDER BY s.not_after LIMIT $2 FOR UPDATE SKIP LOCKED";
 const LOCK_CURSORS: &str =
-    "SELECT p.session_cursor, p.token_cursor FROM auth.prune_state p FOR UPDATE SKIP LOCKED";
+    "SELECT p.session_cursor, p.token_cursor FROM ONLY auth.prune_state p FOR UPDATE SKIP LOCKED";
 const SWEEP_FROM_START: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
-     FROM auth.sessions s ORDER BY s.id LIMIT $1";
+     FROM ONLY auth.sessions s ORDER BY s.id LIMIT $1";
 const SWEEP_AFTER: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
-     FROM auth.sessions s WHERE s.id > $2 ORDER BY s.id LIMIT $1";
+     FROM ONLY auth.sessions s WHERE s.id OPERATOR(pg_catalog.>) $2 ORDER BY s.id LIMIT $1";
 const LOCK_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, s.ctid \
-     FROM auth.sessions s WHERE s.id = ANY($1) FOR UPDATE SKIP LOCKED";
-const SAVE_SESSION_CURSOR: &str = "UPDATE auth.prune_state \
-     SET session_cursor = $1, session_sweeps = session_sweeps + $2::int";
-/// The children go first, in one statement: every refresh token and amr claim
-/// of the batch's sessions is found through its `session_id` index, taken by
-/// ctid `FOR UPDATE SKIP LOCKED` and deleted; the statement returns the
-/// sessions with a child it could not take (held by another transaction, or
-/// changed since it was found): they stay for a later batch.
+     FROM ONLY auth.sessions s WHERE s.id OPERATOR(pg_catalog.=) ANY($1) FOR UPDATE SKIP LOCKED";
+const SAVE_SESSION_CURSOR: &str = "UPDATE ONLY auth.prune_state \
+     SET session_cursor = $1, session_sweeps = session_sweeps OPERATOR(pg_catalog.+) $2::pg_catalog.int4";
+
+/// The children of the batch's sessions in one table, found through its
+/// `session_id` index and taken by ctid `FOR UPDATE SKIP LOCKED` (and, with
+/// `$delete`, deleted); the statement returns the sessions with a child it
+/// could not take (held by another transaction, or changed since it was
+/// found): they stay for a later batch. Run as the table's owner, as the
+/// foreign key's cascade would run.
 ///
 /// Nothing can add a child to a session this batch holds `FOR UPDATE` (the
 /// foreign-key check of an insert needs `FOR KEY SHARE` on it), so under READ
 /// COMMITTED, where this statement's snapshot is newer than the sessions'
 /// locks, it sees every child the sessions will ever have.
-const DELETE_CHILDREN: &str = "WITH \
-     tokens AS (SELECT r.ctid AS c, r.session_id FROM auth.refresh_tokens r WHERE r.session_id = ANY($1)), \
-     tokens_taken AS (SELECT r.ctid AS c FROM auth.refresh_tokens r \
-         WHERE r.ctid = ANY(ARRAY(SELECT t.c FROM tokens t)) FOR UPDATE SKIP LOCKED), \
-     tokens_deleted AS (DELETE FROM auth.refresh_tokens r WHERE r.ctid = ANY(ARRAY(SELECT t.c FROM tokens_taken t))), \
-     claims AS (SELECT m.ctid AS c, m.session_id FROM auth.mfa_amr_claims m WHERE m.session_id = ANY($1)), \
-     claims_taken AS (SELECT m.ctid AS c FROM auth.mfa_amr_claims m \
-         WHERE m.ctid = ANY(ARRAY(SELECT t.c FROM claims t)) FOR UPDATE SKIP LOCKED), \
-     claims_deleted AS (DELETE FROM auth.mfa_amr_claims m WHERE m.ctid = ANY(ARRAY(SELECT t.c FROM claims_taken t))) \
-     SELECT t.session_id FROM tokens t WHERE NOT EXISTS (SELECT FROM tokens_taken k WHERE k.c = t.c) \
-     UNION SELECT t.session_id FROM claims t WHERE NOT EXISTS (SELECT FROM claims_taken k WHERE k.c = t.c)";
+macro_rules! children {
+    ($table:literal) => {
+        concat!(
+            "WITH found AS (SELECT c.ctid AS t, c.session_id FROM ONLY ", $table, " c \
+                 WHERE c.session_id OPERATOR(pg_catalog.=) ANY($1)), \
+             taken AS (SELECT c.ctid AS t FROM ONLY ", $table, " c \
+                 WHERE c.ctid OPERATOR(pg_catalog.=) ANY(ARRAY(SELECT f.t FROM found f)) FOR UPDATE SKIP LOCKED) \
+             SELECT f.session_id FROM found f WHERE NOT EXISTS (SELECT FROM taken k WHERE k.t OPERATOR(pg_catalog.=) f.t)"
+        )
+    };
+    ($table:literal, delete) => {
+        concat!(
+            "WITH found AS (SELECT c.ctid AS t, c.session_id FROM ONLY ", $table, " c \
+                 WHERE c.session_id OPERATOR(pg_catalog.=) ANY($1)), \
+             taken AS (SELECT c.ctid AS t FROM ONLY ", $table, " c \
+                 WHERE c.ctid OPERATOR(pg_catalog.=) ANY(ARRAY(SELECT f.t FROM found f)) FOR UPDATE SKIP LOCKED), \
+             deleted AS (DELETE FROM ONLY ", $table, " c WHERE c.ctid OPERATOR(pg_catalog.=) ANY(ARRAY(SELECT k.t FROM taken k))) \
+             SELECT f.session_id FROM found f WHERE NOT EXISTS (SELECT FROM taken k WHERE k.t OPERATOR(pg_catalog.=) f.t)"
+        )
+    };
+}
+const LOCK_TOKENS: &str = children!("auth.refresh_tokens");
+const LOCK_CLAIMS: &str = children!("auth.mfa_amr_claims");
+const DELETE_TOKENS_OF: &str = children!("auth.refresh_tokens", delete);
+const DELETE_CLAIMS_OF: &str = children!("auth.mfa_amr_claims", delete);
 /// By ctid: the rows are locked by this transaction, so their ctids are
 /// stable, and a TID scan visits them in physical order.
-const DELETE_SESSIONS: &str = "DELETE FROM auth.sessions s WHERE s.ctid = ANY($1)";
-const TOKENS_FROM_START: &str = "SELECT r.id, r.revoked, r.updated_at FROM auth.refresh_tokens r \
-     WHERE r.updated_at < $1 ORDER BY r.updated_at LIMIT $2";
-const TOKENS_AFTER: &str = "SELECT r.id, r.revoked, r.updated_at FROM auth.refresh_tokens r \
-     WHERE r.updated_at < $1 AND r.updated_at > $3 ORDER BY r.updated_at LIMIT $2";
-const DELETE_TOKENS: &str = "DELETE FROM auth.refresh_tokens r WHERE r.id IN \
-     (SELECT l.id FROM auth.refresh_tokens l WHERE l.id = ANY($1) AND l.revoked AND l.updated_at < $2 \
-      FOR UPDATE SKIP LOCKED)";
-const SAVE_TOKEN_CURSOR: &str = "UPDATE auth.prune_state \
-     SET token_cursor = $1, token_sweeps = token_sweeps + $2::int";
+const DELETE_SESSIONS: &str = "DELETE FROM ONLY auth.sessions s WHERE s.ctid OPERATOR(pg_catalog.=) ANY($1)";
+const TOKENS_FROM_START: &str = "SELECT r.id, r.revoked, r.updated_at FROM ONLY auth.refresh_tokens r \
+     WHERE r.updated_at OPERATOR(pg_catalog.<) $1 ORDER BY r.updated_at LIMIT $2";
+const TOKENS_AFTER: &str = "SELECT r.id, r.revoked, r.updated_at FROM ONLY auth.refresh_tokens r \
+     WHERE r.updated_at OPERATOR(pg_catalog.<) $1 AND r.updated_at OPERATOR(pg_catalog.>) $3 \
+     ORDER BY r.updated_at LIMIT $2";
+const DELETE_TOKENS: &str = "DELETE FROM ONLY auth.refresh_tokens r WHERE r.id OPERATOR(pg_catalog.=) ANY(ARRAY( \
+     SELECT l.id FROM ONLY auth.refresh_tokens l WHERE l.id OPERATOR(pg_catalog.=) ANY($1) AND l.revoked \
+        AND l.updated_at OPERATOR(pg_catalog.<) $2 FOR UPDATE SKIP LOCKED))";
+const SAVE_TOKEN_CURSOR: &str = "UPDATE ONLY auth.prune_state \
+     SET token_cursor = $1, token_sweeps = token_sweeps OPERATOR(pg_catalog.+) $2::pg_catalog.int4";
 
 /// What one batch did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -175,8 +212,8 @@ fn cutoff(now: Micros, grace: Micros) -> TimestampWithTimeZone {
         .unwrap_or_else(|_| TimestampWithTimeZone::negative_infinity())
 }
 
-fn prunable(id: &[u8; 16], t: &SessionTimes, policy: &Policy, now: Micros, grace: Micros) -> bool {
-    let t = lookup::complete(Some(id), t.created_at, t.not_after, t.refreshed_at, policy);
+fn prunable(id: &[u8; 16], t: &SessionTimes, policy: &Policy, now: Micros, grace: Micros, seen: Seen) -> bool {
+    let t = lookup::complete(Some(id), t.created_at, t.not_after, t.refreshed_at, policy, seen);
     validity::prunable(&t, policy, now, grace)
 }
 
@@ -184,72 +221,125 @@ fn uuids(ids: &[[u8; 16]]) -> Vec<Uuid> {
     ids.iter().map(|b| Uuid::from_bytes(*b)).collect()
 }
 
-/// Whether the children deleted in step 3 are all that deleting a session
-/// would cascade to, so that the delete may skip its triggers: under READ
-/// COMMITTED (see `DELETE_CHILDREN`), with no rule on `auth.sessions`, no
-/// row security applying to the caller on the children's tables, and
-/// with no trigger that fires on its deletes other than the `ON DELETE
-/// CASCADE` foreign keys of `auth.refresh_tokens` and `auth.mfa_amr_claims`.
-/// Any other trigger (an audit trigger, another table's foreign key) keeps
-/// the ordinary path, where every trigger fires.
-fn cascades_done_by_hand() -> bool {
-    // SAFETY: reads the backend's isolation level.
-    if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
-        return false;
+/// The relation `auth.<name>`, for the tables this module names in SQL.
+fn auth_table(name: &std::ffi::CStr) -> pg_sys::Oid {
+    // SAFETY: syscache lookups with NUL-terminated names.
+    let oid = unsafe {
+        let auth = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
+        pg_sys::get_relname_relid(name.as_ptr(), auth)
+    };
+    if oid == pg_sys::InvalidOid {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("auth_sessions: auth.{} is missing", name.to_string_lossy())
+        );
     }
-    let [sessions, tokens, claims] = lookup::session_tables();
-    // Row security on a child table would hide children from step 3, which
-    // the cascades (run as the table's owner) would still delete.
-    if [tokens, claims].into_iter().any(direct::row_security_applies) {
-        return false;
-    }
-    // SAFETY: the relation is opened and locked (AccessShareLock, to the end
-    // of the transaction, as the DELETE that follows would) and closed here;
-    // `trigdesc` is the relcache's array of `numtriggers` triggers, valid
-    // while the relation is open.
+    oid
+}
+
+/// `auth.prune_state`, the extension's own table of cursors.
+pub fn prune_state() -> pg_sys::Oid {
+    auth_table(c"prune_state")
+}
+
+/// `auth.sessions` (its owner is whom the background worker acts as by default).
+pub fn sessions_table() -> pg_sys::Oid {
+    auth_table(c"sessions")
+}
+
+/// Before the cursors are saved: the superuser guard for `auth.prune_state`.
+fn guard_prune_state() {
+    security::refuse_untrusted_triggers(prune_state(), Event::Update, security::current_user(), pg_sys::RowExclusiveLock);
+}
+
+/// The single foreign key of `child` that references `sessions.id` from
+/// `child.session_id` and has OID `constraint`, among `child`'s keys.
+fn is_session_key(cat: &Catalog, child: &lookup::Child, constraint: pg_sys::Oid) -> bool {
+    // SAFETY: the relation is opened (AccessShareLock, kept to transaction
+    // end) and closed here; RelationGetFKeyList returns the relcache's list
+    // of ForeignKeyCacheInfo nodes, valid while the relation is open.
     unsafe {
-        let rel = pg_sys::table_open(sessions, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let mut ok = !(*(*rel).rd_rel).relhasrules;
-        let desc = (*rel).trigdesc;
-        if ok && !desc.is_null() {
-            let triggers = std::slice::from_raw_parts((*desc).triggers, (*desc).numtriggers as usize);
-            ok = triggers.iter().all(|t| {
-                (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) == 0
-                    || t.tgenabled == pg_sys::TRIGGER_DISABLED as std::ffi::c_char
-                    || (t.tgisinternal
-                        && t.tgfoid == pg_sys::Oid::from(pg_sys::F_RI_FKEY_CASCADE_DEL)
-                        && (t.tgconstrrelid == tokens || t.tgconstrrelid == claims))
-            });
-        }
+        let rel = pg_sys::table_open(child.rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let list = pg_sys::RelationGetFKeyList(rel);
+        let cells: &[pg_sys::ListCell] =
+            if list.is_null() { &[] } else { std::slice::from_raw_parts((*list).elements, (*list).length as usize) };
+        let ok = cells.iter().any(|cell| {
+            let fk = &*cell.ptr_value.cast::<pg_sys::ForeignKeyCacheInfo>();
+            fk.conoid == constraint
+                && fk.confrelid == cat.sessions.rel
+                && fk.nkeys == 1
+                && fk.conkey[0] == child.session_id
+                && fk.confkey[0] == cat.sessions.id
+        });
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
         ok
     }
 }
 
-/// Runs `f` with `plan_cache_mode = force_generic_plan`, restored when `f`
-/// returns, and through the (sub)transaction's abort when it fails (what a
-/// function's `SET` clause does). The batch statements take arrays of up to
-/// `batch_size` values: a plan made for the values at hand would estimate
-/// each of them, every batch.
-fn with_generic_plans<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: the GUC nest level opened here is closed here, or by the abort
-    // of the enclosing (sub)transaction on error, which restores the setting;
-    // the name and value are NUL-terminated.
+/// Whether deleting the children first, by hand, and then the sessions
+/// without their triggers is exactly what the sessions' own `DELETE` would
+/// do, so that the delete may skip its triggers:
+///
+/// - READ COMMITTED (see the children statements), and the caller may
+///   delete sessions with no row security applying to it (a policy could
+///   keep some sessions, whose children must then stay);
+/// - no rule on `auth.sessions`, and the only triggers that fire on its
+///   deletes are the cascades of the foreign keys `refresh_tokens(session_id)`
+///   and `mfa_amr_claims(session_id)` to `sessions(id)`, `ON DELETE CASCADE`,
+///   one each (checked by columns, not names).
+///
+/// Any other trigger (an audit trigger, a soft delete, another table's or
+/// column's foreign key), a foreign key that sets NULL or restricts, or a
+/// missing one keeps the ordinary path, where every trigger fires.
+///
+/// `auth.sessions` is locked here in RowExclusiveLock, as the delete that
+/// follows would lock it, so that no trigger or foreign key can be added
+/// between this check and the delete (both need a conflicting lock).
+fn cascades_done_by_hand(cat: &Catalog) -> bool {
+    // SAFETY: reads the backend's isolation level; catalog lookups for the
+    // current user.
     unsafe {
-        let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"plan_cache_mode".as_ptr(),
-            c"force_generic_plan".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        let result = f();
-        pg_sys::AtEOXact_GUC(true, level);
-        result
+        if pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32
+            || pg_sys::pg_class_aclcheck(cat.sessions.rel, pg_sys::GetUserId(), pg_sys::ACL_DELETE as pg_sys::AclMode)
+                != pg_sys::AclResult::ACLCHECK_OK
+        {
+            return false;
+        }
+    }
+    if direct::row_security_applies(cat.sessions.rel) {
+        return false;
+    }
+    // SAFETY: the relation is opened and locked (RowExclusiveLock, to the end
+    // of the transaction, as the DELETE that follows would) and closed here;
+    // `trigdesc` is the relcache's array of `numtriggers` triggers, valid
+    // while the relation is open.
+    unsafe {
+        let rel = pg_sys::table_open(cat.sessions.rel, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let mut ok = !(*(*rel).rd_rel).relhasrules;
+        let desc = (*rel).trigdesc;
+        let mut cascades: Vec<pg_sys::Oid> = Vec::with_capacity(2);
+        if ok && !desc.is_null() {
+            for t in std::slice::from_raw_parts((*desc).triggers, (*desc).numtriggers as usize) {
+                if (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) == 0
+                    || t.tgenabled == pg_sys::TRIGGER_DISABLED as std::ffi::c_char
+                {
+                    continue;
+                }
+                let child = [cat.tokens, cat.claims].into_iter().find(|c| c.rel == t.tgconstrrelid);
+                let cascade = t.tgisinternal
+                    && t.tgfoid == pg_sys::Oid::from(pg_sys::F_RI_FKEY_CASCADE_DEL)
+                    && child.is_some_and(|c| is_session_key(cat, &c, t.tgconstraint));
+                if !cascade {
+                    ok = false;
+                    break;
+                }
+                cascades.push(t.tgconstrrelid);
+            }
+        }
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        // Exactly one cascade from each child table.
+        ok && cascades.len() == 2 && cascades.contains(&cat.tokens.rel) && cascades.contains(&cat.claims.rel)
     }
 }
 
@@ -281,17 +371,40 @@ fn as_replica<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Step 3 for the sessions `ids`: their children are taken (deleted when
+/// `delete`, else only locked) as the foreign keys' cascades would take them,
+/// as each table's owner; returns the sessions with a child someone else holds.
+fn take_children(client: &mut SpiClient<'_>, cat: &Catalog, ids: &[[u8; 16]], delete: bool) -> Result<HashSet<[u8; 16]>, pgrx::spi::Error> {
+    if delete {
+        if let Some(blocked) = direct::delete_children(cat, ids) {
+            return Ok(blocked);
+        }
+    }
+    let mut blocked = HashSet::new();
+    for (child, lock, delete_sql) in [(cat.tokens, LOCK_TOKENS, DELETE_TOKENS_OF), (cat.claims, LOCK_CLAIMS, DELETE_CLAIMS_OF)] {
+        let query = if delete { delete_sql } else { lock };
+        let rows = security::as_owner(child.rel, || run(client, query, &[uuids(ids).into()]))?;
+        for row in rows {
+            if let Some(id) = row.get::<Uuid>(1)? {
+                blocked.insert(*id);
+            }
+        }
+    }
+    Ok(blocked)
+}
+
 /// One batch of sessions, in the current transaction.
 pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
     require_primary();
     let policy = settings::policy();
     let now = pgrx::datetime::now().into_inner();
     let sweep_needed = policy.timebox > 0 || policy.inactivity_timeout > 0;
+    let cat = lookup::catalog();
     Spi::connect_mut(|client| {
-        // 1. Past not_after, through sessions_not_after_idx.
+        // 1. Past not_after, through an index on not_after.
         // (id, ctid) of each locked session to delete.
         let before = cutoff(now, grace);
-        let mut doomed = match direct::lock_past_not_after(before.into_inner(), batch as usize) {
+        let mut doomed = match direct::lock_past_not_after(&cat, before.into_inner(), batch as usize) {
             Some(locked) => locked,
             None => {
                 let mut locked: Vec<([u8; 16], pg_sys::ItemPointerData)> = Vec::new();
@@ -322,7 +435,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 for row in rows {
                     let Some((id, t)) = lookup::session_from_row(&row)? else { continue };
                     last = Some(id);
-                    if !already.contains(&id) && prunable(&id, &t, &policy, now, grace) {
+                    if !already.contains(&id) && prunable(&id, &t, &policy, now, grace, Seen::ByStatement) {
                         picked.push(id);
                         if picked.len() == room {
                             break;
@@ -334,11 +447,15 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 let wrapped = picked.len() < room && scanned < scan;
                 swept = wrapped;
                 let next: Option<Uuid> = if wrapped { None } else { last.map(Uuid::from_bytes) };
+                guard_prune_state();
                 run(client, SAVE_SESSION_CURSOR, &[next.into(), (wrapped as i32).into()])?;
                 if !picked.is_empty() {
                     for row in run(client, LOCK_SESSIONS, &[uuids(&picked).into()])? {
                         if let (Some((id, t)), Some(ctid)) = (lookup::session_from_row(&row)?, row.get::<pg_sys::ItemPointerData>(5)?) {
-                            if prunable(&id, &t, &policy, now, grace) {
+                            // The locked row is the latest version; its
+                            // tokens are read as they are now, after the
+                            // lock: a refresh committed meanwhile saves it.
+                            if prunable(&id, &t, &policy, now, grace, Seen::Now) {
                                 doomed.push((id, ctid));
                             }
                         }
@@ -349,29 +466,22 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         if doomed.is_empty() {
             return Ok((0, swept));
         }
-        // 3. Delete their children that nobody else holds; leave the sessions
-        // whose children someone else has locked (a refresh under way).
+        // 3. The children, then the sessions (see the module's comment).
+        let by_hand = cascades_done_by_hand(&cat);
+        let me = security::current_user();
+        let lock = pg_sys::RowExclusiveLock;
+        security::refuse_untrusted_triggers(cat.sessions.rel, Event::Delete, me, lock);
+        for child in [cat.tokens.rel, cat.claims.rel] {
+            security::refuse_untrusted_triggers(child, Event::Delete, security::owner_of(child), lock);
+        }
         let ids: Vec<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
-        let blocked = match direct::delete_children(&ids) {
-            Some(blocked) => blocked,
-            None => {
-                let mut blocked = HashSet::new();
-                for row in run(client, DELETE_CHILDREN, &[uuids(&ids).into()])? {
-                    if let Some(id) = row.get::<Uuid>(1)? {
-                        blocked.insert(*id);
-                    }
-                }
-                blocked
-            }
-        };
+        let blocked = take_children(client, &cat, &ids, by_hand)?;
         let ctids: Vec<pg_sys::ItemPointerData> =
             doomed.into_iter().filter(|(id, _)| !blocked.contains(id)).map(|(_, ctid)| ctid).collect();
         if ctids.is_empty() {
             return Ok((0, swept));
         }
-        // 4. Delete the sessions. Their children are gone already, so when
-        // the cascades are all there is to fire, they are skipped.
-        let deleted = if cascades_done_by_hand() {
+        let deleted = if by_hand {
             as_replica(|| run(client, DELETE_SESSIONS, &[ctids.into()]))?
         } else {
             run(client, DELETE_SESSIONS, &[ctids.into()])?
@@ -416,10 +526,13 @@ pub fn tokens_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // microsecond beyond the batch wait for the next cycle).
         let wrapped = (revoked.len() as i64) < batch && scanned < scan;
         let next = if wrapped { None } else { last };
+        guard_prune_state();
         run(client, SAVE_TOKEN_CURSOR, &[next.into(), (wrapped as i32).into()])?;
         let deleted = if revoked.is_empty() {
             0
         } else {
+            let tokens = lookup::catalog().tokens.rel;
+            security::refuse_untrusted_triggers(tokens, Event::Delete, security::current_user(), pg_sys::RowExclusiveLock);
             run(client, DELETE_TOKENS, &[revoked.into(), before.into()])?.len() as i64
         };
         Ok::<_, pgrx::spi::Error>((deleted, wrapped))

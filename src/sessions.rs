@@ -60,6 +60,7 @@ pub fn session_row_validity(
         lookup::tstz(not_after),
         lookup::utc_wall_clock(refreshed_at),
         &policy,
+        lookup::Seen::ByStatement,
     );
     validity::decide(Some(&times), &policy, now).as_str()
 }

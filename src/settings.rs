@@ -10,15 +10,33 @@
 //! (`'8h'`, `'30min'`, `'1d'`, `'90s'`; a bare number is seconds) and rejects
 //! negative or malformed values with SQLSTATE 22023 when they are set.
 //!
-//! A value an ordinary role set as a placeholder before the library was loaded
-//! in its backend never takes effect: when the library defines the setting,
-//! PostgreSQL (15+) re-applies placeholder values with the privileges of the
-//! role that set them, which fails for a `PGC_SUSET` setting. The prefix is
-//! then reserved, so no new placeholders under `auth_sessions.` can be made.
+//! Which load mode the guarantees need: none, as long as the values are
+//! trusted, and they are checked here. When the library is loaded at server
+//! start (`shared_preload_libraries`), PostgreSQL itself refuses every value
+//! from a role without the right to set these settings, on every route
+//! (`SET`, a startup option, `ALTER ROLE ... SET`, a function's `SET` clause).
+//! When it is loaded later in a backend (on the first call of one of its
+//! functions, or by `session_preload_libraries`), values given before that
+//! were kept as placeholders; loading the library re-applies each with the
+//! privileges of the role that gave it, which refuses the untrusted ones.
+//! Refusing a `SET` leaves the configured value; but a value given as a
+//! startup option (`PGOPTIONS='-c auth_sessions.max_per_user=0'`) had
+//! *replaced* the configured one (from postgresql.conf, `ALTER SYSTEM`,
+//! `ALTER DATABASE` or `ALTER ROLE`) in the placeholder, so once it is
+//! refused the configured value is lost for that backend. `register` notices
+//! that (the value a RESET would return to was refused) and marks the
+//! setting untrusted: every function that applies it then fails with
+//! SQLSTATE 42501 in that backend, instead of applying a looser rule.
+//!
+//! The prefix is reserved once the library is loaded, so no new placeholders
+//! under `auth_sessions.` can be made.
 
 use crate::validity::{Micros, Policy};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
-use std::ffi::CString;
+use std::cell::Cell;
+use std::ffi::{CStr, CString};
 
 const MICROS_PER_SECOND: Micros = 1_000_000;
 
@@ -45,10 +63,27 @@ static PRUNE_GRACE: GucSetting<i32> = GucSetting::<i32>::new(0);
 static PRUNE_TOKEN_GRACE: GucSetting<i32> = GucSetting::<i32>::new(24 * 3600);
 static PRUNE_TIME_BUDGET: GucSetting<i32> = GucSetting::<i32>::new(10);
 static PRUNE_BUSY_SHARE: GucSetting<f64> = GucSetting::<f64>::new(0.05);
+static PRUNE_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static PRUNE_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+/// The settings that decide validity and the limit, whose values only
+/// superusers (or roles granted SET on them) may give.
+const PROTECTED: [&CStr; 4] =
+    [c"auth_sessions.timebox", c"auth_sessions.inactivity_timeout", c"auth_sessions.max_per_user", c"auth_sessions.limit_strategy"];
+const TIMEBOX_I: usize = 0;
+const INACTIVITY_TIMEOUT_I: usize = 1;
+const MAX_PER_USER_I: usize = 2;
+const LIMIT_STRATEGY_I: usize = 3;
+
+thread_local! {
+    /// Which of `PROTECTED` lost their configured value in this backend when
+    /// the library was loaded (see the module's comment).
+    static UNTRUSTED: Cell<[bool; 4]> = const { Cell::new([false; 4]) };
+}
 
 /// What the background pruning worker does (read on each wake-up, so a
 /// reload applies).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Pruning {
     /// Seconds between runs; 0: the worker only sleeps.
     pub interval: i32,
@@ -56,6 +91,10 @@ pub struct Pruning {
     pub grace: Micros,
     pub token_grace: Micros,
     pub time_budget: std::time::Duration,
+    /// The role to prune as; `None`: the owner of `auth.sessions`.
+    pub role: Option<String>,
+    /// The pruner's `lock_timeout`, in milliseconds (0: none).
+    pub lock_timeout_ms: i32,
 }
 
 pub fn pruning() -> Pruning {
@@ -65,6 +104,8 @@ pub fn pruning() -> Pruning {
         grace: seconds_to_micros(PRUNE_GRACE.get()),
         token_grace: seconds_to_micros(PRUNE_TOKEN_GRACE.get()),
         time_budget: std::time::Duration::from_secs(PRUNE_TIME_BUDGET.get() as u64),
+        role: PRUNE_ROLE.get().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()),
+        lock_timeout_ms: PRUNE_LOCK_TIMEOUT.get(),
     }
 }
 
@@ -84,8 +125,38 @@ pub const fn seconds_to_micros(seconds: i32) -> Micros {
     seconds as Micros * MICROS_PER_SECOND
 }
 
+/// Pure: whether loading the library lost a setting's configured value: the
+/// placeholder had a value to return to on RESET (from `reset_source`), and
+/// the real setting has none after re-applying it (it was refused).
+pub fn lost_configured_value(placeholder_reset_source: u32, defined_reset_source: u32) -> bool {
+    let default = pg_sys::GucSource::PGC_S_DEFAULT as u32;
+    placeholder_reset_source != default && defined_reset_source == default
+}
+
+/// Fails (SQLSTATE 42501) when one of the settings `which` cannot be
+/// trusted in this backend.
+fn require_trusted(which: &[usize]) {
+    let untrusted = UNTRUSTED.with(Cell::get);
+    let Some(&i) = which.iter().find(|&&i| untrusted[i]) else { return };
+    let name = PROTECTED[i].to_string_lossy();
+    pgrx::pg_sys::panic::ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("the configured value of {name} is not known in this session"),
+        "auth_sessions::settings",
+    )
+    .set_detail(format!(
+        "A value for {name} from a role that may not set it (a startup option such as PGOPTIONS='-c {name}=...') \
+         replaced the configured one before the extension's library was loaded in this session, and was refused when it loaded."
+    ))
+    .set_hint(
+        "Connect without that option. With auth_sessions in shared_preload_libraries such options are refused when connecting.",
+    )
+    .report(PgLogLevel::ERROR);
+}
+
 /// The validity rules currently configured.
 pub fn policy() -> Policy {
+    require_trusted(&[TIMEBOX_I, INACTIVITY_TIMEOUT_I]);
     Policy {
         timebox: seconds_to_micros(TIMEBOX.get()),
         inactivity_timeout: seconds_to_micros(INACTIVITY_TIMEOUT.get()),
@@ -94,8 +165,12 @@ pub fn policy() -> Policy {
 
 /// The per-user limit: `None` when unlimited.
 pub fn session_limit() -> Option<(u32, LimitStrategy)> {
+    require_trusted(&[MAX_PER_USER_I]);
     match MAX_PER_USER.get() {
-        n if n > 0 => Some((n as u32, LIMIT_STRATEGY.get())),
+        n if n > 0 => {
+            require_trusted(&[LIMIT_STRATEGY_I]);
+            Some((n as u32, LIMIT_STRATEGY.get()))
+        }
         _ => None,
     }
 }
@@ -106,8 +181,50 @@ pub fn hoist_current_session() -> bool {
     HOIST_CURRENT_SESSION.get()
 }
 
+/// The setting (or placeholder) called `name`, if any.
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+unsafe fn find_setting(name: &CStr) -> *mut pg_sys::config_generic {
+    // SAFETY: the array holds GetNumConfigOptions() valid entries, each with
+    // a NUL-terminated name; read in the backend's main thread.
+    unsafe {
+        let all = pg_sys::get_guc_variables();
+        for i in 0..pg_sys::GetNumConfigOptions() as usize {
+            let v = *all.add(i);
+            if !v.is_null() && CStr::from_ptr((*v).name).to_bytes().eq_ignore_ascii_case(name.to_bytes()) {
+                return v;
+            }
+        }
+        std::ptr::null_mut()
+    }
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+unsafe fn find_setting(name: &CStr) -> *mut pg_sys::config_generic {
+    // SAFETY: a lookup that neither creates a placeholder nor raises errors.
+    unsafe { pg_sys::find_option(name.as_ptr(), false, true, pg_sys::DEBUG5 as i32) }
+}
+
+/// The `reset_source` of each protected setting (or its placeholder).
+fn reset_sources() -> [u32; 4] {
+    PROTECTED.map(|name| {
+        // SAFETY: reads a field of the GUC's struct, if there is one.
+        unsafe {
+            let v = find_setting(name);
+            if v.is_null() { pg_sys::GucSource::PGC_S_DEFAULT as u32 } else { (*v).reset_source as u32 }
+        }
+    })
+}
+
 /// Registers the settings; called once from `_PG_init`.
 pub fn register() {
+    let before = reset_sources();
+    define();
+    let after = reset_sources();
+    let lost = std::array::from_fn(|i| lost_configured_value(before[i], after[i]));
+    UNTRUSTED.with(|u| u.set(lost));
+}
+
+fn define() {
     GucRegistry::define_int_guc(
         c"auth_sessions.timebox",
         c"Maximum lifetime of a session, counted from created_at (0 = off).",
@@ -230,6 +347,27 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"auth_sessions.prune_role",
+        c"The role the background worker prunes as (empty: the owner of auth.sessions).",
+        c"The worker acts as this role, as VACUUM acts as a table's owner: it needs SELECT, UPDATE and DELETE on \
+          auth.sessions and auth.refresh_tokens and SELECT and UPDATE on auth.prune_state, and row security must let \
+          it see the rows (BYPASSRLS or policies). As a superuser it refuses to fire triggers written by others.",
+        &PRUNE_ROLE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_sessions.prune_lock_timeout",
+        c"How long the background worker waits for a lock before giving up on a run (0 = no limit).",
+        c"Its statements run with this lock_timeout; a run that times out is logged and recorded, and the next one \
+          tries again.",
+        &PRUNE_LOCK_TIMEOUT,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
     reserve_prefix();
 }
 
@@ -249,6 +387,18 @@ fn reserve_prefix() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_reset_value_is_a_lost_configured_value() {
+        use pg_sys::GucSource::*;
+        // From a startup option, then refused when the library loaded.
+        assert!(lost_configured_value(PGC_S_CLIENT as u32, PGC_S_DEFAULT as u32));
+        // From postgresql.conf or ALTER DATABASE, applied again.
+        assert!(!lost_configured_value(PGC_S_FILE as u32, PGC_S_FILE as u32));
+        assert!(!lost_configured_value(PGC_S_DATABASE as u32, PGC_S_DATABASE as u32));
+        // Nothing configured: nothing to lose.
+        assert!(!lost_configured_value(PGC_S_DEFAULT as u32, PGC_S_DEFAULT as u32));
+    }
 
     #[test]
     fn seconds_convert_without_overflow() {

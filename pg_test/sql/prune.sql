@@ -176,25 +176,29 @@ SELECT auth.prune_sessions(100) AS deleted;
 SELECT count(*) AS tokens_audited, count(DISTINCT session_id) AS of_sessions FROM pg_temp.token_audit;
 SELECT * FROM pg_temp.children();
 DROP TRIGGER token_audit ON auth.refresh_tokens;
--- A pruning role is held to its privileges and to row-level security.
+-- A pruning role is held to its privileges and to row-level security on
+-- auth.sessions. The refresh tokens and amr claims go as its own DELETE of a
+-- session would take them (the foreign keys' cascades run as the tables'
+-- owner), so it needs no privilege on them, and their row security does not
+-- hide them.
 CREATE ROLE pruner;
 GRANT USAGE ON SCHEMA auth TO pruner;
 GRANT EXECUTE ON FUNCTION auth.prune_sessions(integer, interval) TO pruner;
-GRANT SELECT, UPDATE, DELETE ON auth.sessions, auth.mfa_amr_claims TO pruner;
-GRANT SELECT, UPDATE ON auth.refresh_tokens TO pruner;
+GRANT SELECT, UPDATE ON auth.sessions TO pruner;
 SELECT pg_temp.expired(4, 'f');
 -- Row security on auth.sessions limits what the role can prune (the policy
 -- shows it sessions f...1 and f...2 only) ...
 CREATE POLICY pruner_sees ON auth.sessions TO pruner USING (right(id::text, 1) IN ('1', '2'));
 SET ROLE pruner;
--- ... without DELETE on auth.refresh_tokens it gets 42501, and nothing is deleted;
+-- ... without DELETE on auth.sessions it gets 42501, and nothing is deleted;
 SELECT auth.prune_sessions(100) AS deleted;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT * FROM pg_temp.children();
-GRANT DELETE ON auth.refresh_tokens TO pruner;
--- and with row security on auth.refresh_tokens it hides every token: the cascades, which
--- run as the table's owner, still delete them, so none is left behind.
+GRANT DELETE ON auth.sessions TO pruner;
+-- with it, and row security on auth.refresh_tokens hiding every token from
+-- it, the cascades still delete the tokens of what it pruned: none is left
+-- behind, and the two sessions it cannot see stay with theirs.
 CREATE POLICY pruner_sees_none ON auth.refresh_tokens TO pruner USING (false);
 SET ROLE pruner;
 SELECT auth.prune_sessions(100) AS deleted;
@@ -246,7 +250,7 @@ CALL auth.prune_expired_sessions(batch_size => 0);
 SELECT p.oid::regprocedure AS routine, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute
   FROM pg_proc p
  WHERE p.pronamespace = 'auth'::regnamespace AND (p.proname LIKE 'prune%' OR p.proname = 'session_stats')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 DROP EXTENSION auth_sessions;
 DROP SCHEMA auth;
