@@ -2,7 +2,8 @@
 # Installs the freshly built extension into the server $PG_CONFIG names, starts
 # a throwaway cluster on a unix socket, and runs the server-side test layers:
 # the pg_regress suite and the isolation specs in pg_test/, the seed
-# comparison, pg_dump/restore, and the many-connection limit test.
+# comparison, pg_dump/restore, the many-connection limit test, a hot standby,
+# the background worker, the settings' load modes and the worker's safety.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -56,3 +57,9 @@ pg_test/standby.sh "$DIR/standby"
 
 log "the background pruning worker (shared_preload_libraries)"
 pg_test/worker.sh "$DIR/worker"
+
+log "no role can loosen the configured rules, by any route, in any load mode"
+pg_test/settings_routes.sh "$DIR/settings"
+
+log "the worker and other roles: search_path, triggers, termination, lock timeout, DROP/RENAME/TEMPLATE"
+pg_test/worker_safety.sh "$DIR/wsafety"

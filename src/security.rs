@@ -77,14 +77,18 @@ impl Drop for RestoreUser {
     }
 }
 
-/// The owner of relation `table`.
+/// The owner of relation `table` (InvalidOid when there is none), read from
+/// the catalog without locking it: callers that act on the table hold a lock
+/// on it already, or take one next.
 pub fn owner_of(table: pg_sys::Oid) -> pg_sys::Oid {
-    // SAFETY: the relation is opened (AccessShareLock, kept to transaction
-    // end, as the statement that follows takes at least that) and closed here.
+    // SAFETY: a syscache lookup; the tuple is a pg_class row, released here.
     unsafe {
-        let rel = pg_sys::relation_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let owner = (*(*rel).rd_rel).relowner;
-        pg_sys::relation_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, pg_sys::Datum::from(table));
+        if tuple.is_null() {
+            return pg_sys::InvalidOid;
+        }
+        let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
+        pg_sys::ReleaseSysCache(tuple);
         owner
     }
 }
@@ -132,29 +136,49 @@ fn trusted_function(func: pg_sys::Oid) -> bool {
     }
 }
 
+/// `check_functions_in_node`'s callback: records the first untrusted
+/// function in `context` (an `Option<Oid>`), which stops the walk.
 #[pg_guard]
-unsafe extern "C-unwind" fn untrusted_function_checker(func: pg_sys::Oid, _context: *mut c_void) -> bool {
-    !trusted_function(func)
+unsafe extern "C-unwind" fn note_untrusted(func: pg_sys::Oid, context: *mut c_void) -> bool {
+    if trusted_function(func) {
+        return false;
+    }
+    // SAFETY: `context` is the `Option<Oid>` passed by `first_untrusted`.
+    unsafe { *context.cast::<Option<pg_sys::Oid>>() = Some(func) };
+    true
 }
 
-/// Whether any function the expression calls (operators, casts and I/O
-/// conversions included) is untrusted.
+/// Walks an expression tree: true (with the function noted) at the first
+/// untrusted function it calls (operators, casts and I/O conversions included).
 #[pg_guard]
-unsafe extern "C-unwind" fn calls_untrusted(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
+unsafe extern "C-unwind" fn find_untrusted(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
     if node.is_null() {
         return false;
     }
     // SAFETY: `node` is a node of a tree made by stringToNode; the walkers
     // are PostgreSQL's own.
     unsafe {
-        pg_sys::check_functions_in_node(node, Some(untrusted_function_checker), context)
-            || pg_sys::expression_tree_walker(node, Some(calls_untrusted), context)
+        pg_sys::check_functions_in_node(node, Some(note_untrusted), context)
+            || pg_sys::expression_tree_walker(node, Some(find_untrusted), context)
     }
 }
 
-/// A trigger of `table` that would fire for `event` as `runs_as` (a
-/// superuser) and run code that a role other than a superuser wrote: its
-/// name and the function, for the error.
+/// The first function in a trigger's `WHEN` clause (a node string) that is
+/// not trusted.
+fn first_untrusted(qual: *const std::ffi::c_char) -> Option<pg_sys::Oid> {
+    let mut found: Option<pg_sys::Oid> = None;
+    // SAFETY: `qual` is the relcache's NUL-terminated node string; the tree
+    // is palloc'd in the current memory context.
+    unsafe {
+        let tree = pg_sys::stringToNode(qual).cast::<pg_sys::Node>();
+        find_untrusted(tree, (&mut found as *mut Option<pg_sys::Oid>).cast());
+    }
+    found
+}
+
+/// A trigger of `table` that would fire for `event` and run code that a role
+/// other than a superuser wrote: its name and that code's function, for the
+/// error.
 fn untrusted_trigger(table: pg_sys::Oid, event: Event, lockmode: u32) -> Option<(String, pg_sys::Oid)> {
     let event = match event {
         Event::Delete => pg_sys::TRIGGER_TYPE_DELETE,
@@ -163,8 +187,7 @@ fn untrusted_trigger(table: pg_sys::Oid, event: Event, lockmode: u32) -> Option<
     // SAFETY: the relation is opened with the lock the statement that follows
     // takes (so no trigger can be added in between; CREATE TRIGGER conflicts
     // with it), kept to transaction end, and closed here; `trigdesc` is the
-    // relcache's array of `numtriggers` triggers, valid while it is open;
-    // `tgqual` is a NUL-terminated node string.
+    // relcache's array of `numtriggers` triggers, valid while it is open.
     unsafe {
         let rel = pg_sys::relation_open(table, lockmode as pg_sys::LOCKMODE);
         let desc = (*rel).trigdesc;
@@ -177,10 +200,15 @@ fn untrusted_trigger(table: pg_sys::Oid, event: Event, lockmode: u32) -> Option<
                 {
                     continue;
                 }
-                let untrusted_qual = !t.tgqual.is_null()
-                    && calls_untrusted(pg_sys::stringToNode(t.tgqual).cast(), std::ptr::null_mut());
-                if !trusted_function(t.tgfoid) || untrusted_qual {
-                    found = Some((CStr::from_ptr(t.tgname).to_string_lossy().into_owned(), t.tgfoid));
+                let culprit = if !trusted_function(t.tgfoid) {
+                    Some(t.tgfoid)
+                } else if !t.tgqual.is_null() {
+                    first_untrusted(t.tgqual)
+                } else {
+                    None
+                };
+                if let Some(func) = culprit {
+                    found = Some((CStr::from_ptr(t.tgname).to_string_lossy().into_owned(), func));
                     break;
                 }
             }
@@ -196,6 +224,11 @@ fn role_name(role: pg_sys::Oid) -> String {
         let name = pg_sys::GetUserNameFromId(role, true);
         if name.is_null() { format!("{}", role.to_u32()) } else { CStr::from_ptr(name).to_string_lossy().into_owned() }
     }
+}
+
+fn function_name(func: pg_sys::Oid) -> String {
+    // SAFETY: a syscache lookup; the result is a palloc'd string.
+    unsafe { CStr::from_ptr(pg_sys::format_procedure(func)).to_string_lossy().into_owned() }
 }
 
 fn relation_name(table: pg_sys::Oid) -> String {
@@ -231,7 +264,8 @@ pub fn refuse_untrusted_triggers(table: pg_sys::Oid, event: Event, runs_as: pg_s
         "auth_sessions::security",
     )
     .set_detail(format!(
-        "The trigger runs code of role \"{owner}\", which is not a superuser (its function, or a function in its WHEN clause, is not SECURITY DEFINER): it would run with superuser rights."
+        "It calls {}, which belongs to role \"{owner}\", who is not a superuser, and is not SECURITY DEFINER: it would run with superuser rights.",
+        function_name(func)
     ))
     .set_hint(
         "Do this as a role that is not a superuser (for the background worker, set auth_sessions.prune_role), \

@@ -327,12 +327,16 @@ fn database_wanted() -> bool {
     .unwrap_or(false)
 }
 
+/// This backend's database's name (a catalog read, so in a transaction).
 fn database_name() -> String {
-    // SAFETY: a catalog lookup of this backend's database.
-    unsafe {
-        let name = pg_sys::get_database_name(pg_sys::MyDatabaseId);
-        if name.is_null() { String::new() } else { CStr::from_ptr(name).to_string_lossy().into_owned() }
-    }
+    in_transaction(None, || {
+        // SAFETY: a syscache lookup of this backend's database.
+        unsafe {
+            let name = pg_sys::get_database_name(pg_sys::MyDatabaseId);
+            if name.is_null() { String::new() } else { CStr::from_ptr(name).to_string_lossy().into_owned() }
+        }
+    })
+    .unwrap_or_default()
 }
 
 /// Pins, for the whole process and over anything `ALTER DATABASE` or
