@@ -105,6 +105,9 @@ CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE plpgsql AS $$
 BEGIN PERFORM evil.note('now()'); RETURN pg_catalog.now(); END $$;
 SQL
 PGUSER=dbo psql -d postgres -c "ALTER DATABASE $db SET search_path = evil, pg_catalog"
+# (A database's settings apply to connections made after them: restart, so
+# that no worker connected before can escape them.)
+as_pg "$(pg_bindir)/pg_ctl" -D "$data" -l "$data/server.log" -m fast -w restart >/dev/null
 before=$(runs)
 expired "$db" 50
 wait_for "with the database's search_path on evil, the worker still prunes" "$db" \
