@@ -37,6 +37,7 @@
 //! replica identity as for any delete.
 
 use crate::lookup::{self, Catalog, Index};
+use crate::security;
 use crate::validity::Micros;
 use pgrx::pg_sys;
 use std::collections::HashSet;
@@ -46,12 +47,6 @@ use std::collections::HashSet;
 fn plain_transaction() -> bool {
     // SAFETY: reads backend-local transaction state.
     unsafe { pg_sys::XactIsoLevel < pg_sys::XACT_REPEATABLE_READ as i32 && !pg_sys::XactReadOnly }
-}
-
-/// Whether row-level security applies to the current user on `table`.
-pub fn row_security_applies(table: pg_sys::Oid) -> bool {
-    // SAFETY: catalog lookups for the current user.
-    unsafe { pg_sys::check_enable_rls(table, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32 }
 }
 
 /// Whether the caller may lock sessions `FOR UPDATE` with nothing more than
@@ -67,7 +62,7 @@ fn may_lock_sessions(cat: &Catalog) -> bool {
         [pg_sys::ACL_SELECT, pg_sys::ACL_UPDATE]
             .iter()
             .all(|p| pg_sys::pg_class_aclcheck(table, user, *p as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK)
-            && !row_security_applies(table)
+            && !security::row_security_applies(table)
     }
 }
 

@@ -174,12 +174,7 @@ fn evict(keys: &[[u8; 16]]) {
 }
 
 fn could_not_evict(user_id: Uuid) -> ! {
-    let cat = lookup::catalog();
-    // SAFETY: catalog lookups for the current user.
-    let rls = unsafe {
-        pg_sys::check_enable_rls(cat.sessions.rel, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
-    };
-    let (code, detail) = if rls {
+    let (code, detail) = if security::row_security_applies(lookup::catalog().sessions.rel) {
         (
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             "Row-level security kept the inserting role from deleting the user's sessions that had to make room.",

@@ -260,12 +260,23 @@ fn aal_type(namespace: pg_sys::Oid) -> pg_sys::Oid {
     oid
 }
 
-fn resolve() -> Catalog {
+fn auth_schema() -> pg_sys::Oid {
     // SAFETY: a syscache lookup with a NUL-terminated name.
     let auth = unsafe { pg_sys::get_namespace_oid(c"auth".as_ptr(), true) };
     if auth == pg_sys::InvalidOid {
         missing("schema auth");
     }
+    auth
+}
+
+/// The relation `auth.<name>`, by name, for statements that name it in SQL
+/// (what it is made of is checked by whoever reads it directly).
+pub fn auth_relation(name: &CStr) -> pg_sys::Oid {
+    relid(auth_schema(), name)
+}
+
+fn resolve() -> Catalog {
+    let auth = auth_schema();
     let (uuid, tstz, ts) = (pg_sys::UUIDOID, pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPOID);
     let rel = relid(auth, c"sessions");
     let what = "auth.sessions";

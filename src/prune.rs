@@ -221,31 +221,14 @@ fn uuids(ids: &[[u8; 16]]) -> Vec<Uuid> {
     ids.iter().map(|b| Uuid::from_bytes(*b)).collect()
 }
 
-/// The relation `auth.<name>`, for the tables this module names in SQL.
-fn auth_table(name: &std::ffi::CStr) -> pg_sys::Oid {
-    // SAFETY: syscache lookups with NUL-terminated names.
-    let oid = unsafe {
-        let auth = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
-        pg_sys::get_relname_relid(name.as_ptr(), auth)
-    };
-    if oid == pg_sys::InvalidOid {
-        ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            format!("auth_sessions: auth.{} is missing", name.to_string_lossy())
-        );
-    }
-    oid
-}
-
 /// `auth.prune_state`, the extension's own table of cursors.
 pub fn prune_state() -> pg_sys::Oid {
-    auth_table(c"prune_state")
+    lookup::auth_relation(c"prune_state")
 }
 
 /// `auth.sessions` (its owner is whom the background worker acts as by default).
 pub fn sessions_table() -> pg_sys::Oid {
-    auth_table(c"sessions")
+    lookup::auth_relation(c"sessions")
 }
 
 /// Before the cursors are saved: the superuser guard for `auth.prune_state`.
@@ -253,8 +236,8 @@ fn guard_prune_state() {
     security::refuse_untrusted_triggers(prune_state(), Event::Update, security::current_user(), pg_sys::RowExclusiveLock);
 }
 
-/// The single foreign key of `child` that references `sessions.id` from
-/// `child.session_id` and has OID `constraint`, among `child`'s keys.
+/// Whether `constraint` is a foreign key of `child` from its `session_id`
+/// (alone) to `sessions.id`.
 fn is_session_key(cat: &Catalog, child: &lookup::Child, constraint: pg_sys::Oid) -> bool {
     // SAFETY: the relation is opened (AccessShareLock, kept to transaction
     // end) and closed here; RelationGetFKeyList returns the relcache's list
@@ -307,7 +290,7 @@ fn cascades_done_by_hand(cat: &Catalog) -> bool {
             return false;
         }
     }
-    if direct::row_security_applies(cat.sessions.rel) {
+    if security::row_security_applies(cat.sessions.rel) {
         return false;
     }
     // SAFETY: the relation is opened and locked (RowExclusiveLock, to the end

@@ -111,6 +111,12 @@ pub fn as_role<T>(role: pg_sys::Oid, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Whether row-level security applies to the current user on `table`.
+pub fn row_security_applies(table: pg_sys::Oid) -> bool {
+    // SAFETY: catalog lookups for the current user.
+    unsafe { pg_sys::check_enable_rls(table, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32 }
+}
+
 /// The current user (whose privileges apply).
 pub fn current_user() -> pg_sys::Oid {
     // SAFETY: backend-local state.
