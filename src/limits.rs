@@ -95,7 +95,8 @@ fn lock_tag(user_id: &[u8; 16]) -> pg_sys::LOCKTAG {
 
 /// Serializes this transaction's inserts for `user_id` with everyone
 /// else's: waits (interruptibly, with deadlock detection) for the lock,
-/// held until the transaction (or the subtransaction that took it) ends.
+/// held until the transaction ends (or the subtransaction that took it is
+/// rolled back, with the insert).
 fn lock_user(user_id: &[u8; 16]) {
     let tag = lock_tag(user_id);
     // SAFETY: a transaction-scoped lock (sessionLock = false), released by
