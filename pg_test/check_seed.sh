@@ -1,27 +1,38 @@
 #!/usr/bin/env bash
 # Compares psql's `\d+ auth.sessions` output, as captured by pg_regress in the
-# given results file, with the seed's code block, byte for byte, but for the
-# one accepted difference: a "Triggers:" section listing exactly the
+# given results file, with the seed's (pg_test/expected/seed_sessions.describe,
+# the code block of the seed the project was created from), byte for byte, but
+# for the one accepted difference: a "Triggers:" section listing exactly the
 # extension's own trigger (the per-user session limit), where psql puts it.
+# When the seed itself is at hand (../shared/seed, or SEED=path), it also
+# checks that the copy kept here still equals it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-seed=${SEED:-$here/../../shared/seed/auth.sessions.describe.md}
-[ -f "$seed" ] || seed=$here/../shared/seed/auth.sessions.describe.md
-[ -f "$seed" ] || { echo "seed not found (set SEED=path/to/auth.sessions.describe.md)" >&2; exit 1; }
+copy=$here/expected/seed_sessions.describe
 results=$1
 
-# The seed: everything between the ```sql fence and the closing fence, with
-# the extension's trigger section inserted before "Access method:".
+seed=${SEED:-$here/../../shared/seed/auth.sessions.describe.md}
+if [ -f "$seed" ]; then
+    if ! diff <(sed -n '/^```sql$/,/^```$/p' "$seed" | sed '1d;$d') "$copy" >&2; then
+        echo "pg_test/expected/seed_sessions.describe differs from the seed ($seed)" >&2
+        exit 1
+    fi
+    echo "ok: pg_test/expected/seed_sessions.describe is the seed's \\d+ ($seed)"
+else
+    echo "skipped: comparing pg_test/expected/seed_sessions.describe with the seed (not found at $seed; set SEED=path)"
+fi
+
+# The seed's description, with the extension's trigger section inserted
+# before "Access method:".
 triggers='Triggers:
     enforce_session_limit BEFORE INSERT ON auth.sessions FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit()'
-want=$(sed -n '/^```sql$/,/^```$/p' "$seed" | sed '1d;$d' |
-       awk -v t="$triggers" '/^Access method: / { print t } { print }')
+want=$(awk -v t="$triggers" '/^Access method: / { print t } { print }' "$copy")
 # The results: the lines after the `\d+ auth.sessions` command up to the first
 # blank line (psql ends a description with one), blank line included.
 got=$(sed -n '/^\\d+ auth\.sessions$/,/^$/p' "$results" | sed '1d')
 
 if [ "$want" != "$got" ]; then
-    echo "\\d+ auth.sessions differs from the seed ($seed):" >&2
+    echo "\\d+ auth.sessions differs from the seed's:" >&2
     diff <(printf '%s\n' "$want") <(printf '%s\n' "$got") >&2 || true
     exit 1
 fi

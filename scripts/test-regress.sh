@@ -43,7 +43,7 @@ run_suite "$PKGLIB/pgxs/src/test/regress/pg_regress" pg_test/schedule "$OUT" aut
 run_suite "$PKGLIB/pgxs/src/test/isolation/pg_isolation_regress" pg_test/isolation_schedule "$OUT_ISO" \
     auth_sessions_isolation
 
-log "the seed: \\d+ auth.sessions equals shared/seed/auth.sessions.describe.md"
+log "the seed: \\d+ auth.sessions equals the seed's (pg_test/expected/seed_sessions.describe)"
 pg_test/check_seed.sh "$OUT/results/install_fresh.out"
 
 log "pg_dump and restore keep every row"
