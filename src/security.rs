@@ -9,7 +9,8 @@
 //! - [`as_owner`]: runs a statement as a table's owner, as PostgreSQL runs a
 //!   foreign key's cascade (`SECURITY_LOCAL_USERID_CHANGE`,
 //!   `SECURITY_NOFORCE_RLS`, `SECURITY_RESTRICTED_OPERATION`); used to lock
-//!   the rows that a session's delete will cascade to.
+//!   (or, where pruning does the cascades by hand, delete) the rows that a
+//!   session's delete cascades to.
 //! - [`as_role`]: the background pruner's identity for a run, as VACUUM
 //!   switches to a table's owner.
 //! - [`refuse_untrusted_triggers`]: the superuser guard. A trigger runs with
