@@ -467,12 +467,15 @@ pub enum Seen {
     /// A new one: what is committed now (for decisions that must not rest on
     /// a snapshot taken before a row lock was granted).
     Now,
+    /// A registered snapshot the caller took (one for many reads).
+    In(pg_sys::Snapshot),
 }
 
 fn with_snapshot<T>(seen: Seen, f: impl FnOnce(pg_sys::Snapshot) -> T) -> T {
     match seen {
         Seen::ByStatement => f(statement_snapshot()),
         Seen::Now => with_latest_snapshot(f),
+        Seen::In(snapshot) => f(snapshot),
     }
 }
 

@@ -433,16 +433,22 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 guard_prune_state();
                 run(client, SAVE_SESSION_CURSOR, &[next.into(), (wrapped as i32).into()])?;
                 if !picked.is_empty() {
+                    let mut locked = Vec::with_capacity(picked.len());
                     for row in run(client, LOCK_SESSIONS, &[uuids(&picked).into()])? {
                         if let (Some((id, t)), Some(ctid)) = (lookup::session_from_row(&row)?, row.get::<pg_sys::ItemPointerData>(5)?) {
-                            // The locked row is the latest version; its
-                            // tokens are read as they are now, after the
-                            // lock: a refresh committed meanwhile saves it.
-                            if prunable(&id, &t, &policy, now, grace, Seen::Now) {
+                            locked.push((id, t, ctid));
+                        }
+                    }
+                    // The locked rows are the latest versions; their tokens
+                    // are read with one snapshot taken after the locks: a
+                    // refresh committed meanwhile saves its session.
+                    lookup::with_latest_snapshot(|after_locks| {
+                        for (id, t, ctid) in locked {
+                            if prunable(&id, &t, &policy, now, grace, Seen::In(after_locks)) {
                                 doomed.push((id, ctid));
                             }
                         }
-                    }
+                    });
                 }
             }
         }
