@@ -27,7 +27,7 @@
 //! again then; callers lock the relations before using it, so it cannot
 //! change under them within a transaction.
 
-use crate::validity::{Micros, Policy, SessionTimes};
+use crate::validity::{self, Aal, Micros, Policy, SessionTimes};
 use pgrx::datum::{Timestamp, TimestampWithTimeZone, Uuid};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -40,6 +40,23 @@ use std::ffi::CStr;
 pub struct SessionRow {
     pub times: SessionTimes,
     pub aal: Option<pg_sys::Oid>,
+}
+
+/// The label of an enum value (an `aal_level` datum); `None` when the OID is
+/// not an enum value.
+pub fn enum_label(value: pg_sys::Oid) -> Option<String> {
+    // SAFETY: a syscache lookup by OID; the tuple is released before return
+    // and the label is copied out of it first.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::ENUMOID as i32, pg_sys::Datum::from(value));
+        if tuple.is_null() {
+            return None;
+        }
+        let form = pg_sys::GETSTRUCT(tuple) as *const pg_sys::FormData_pg_enum;
+        let label = CStr::from_ptr((*form).enumlabel.data.as_ptr()).to_string_lossy().into_owned();
+        pg_sys::ReleaseSysCache(tuple);
+        Some(label)
+    }
 }
 
 /// An index that can be searched on a table's column: a btree index led by
@@ -103,6 +120,7 @@ thread_local! {
 /// relations or indexes changes (or on a full reset).
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    invalidate_factors(relid);
     CATALOG.with(|c| {
         if let Some(cat) = c.get() {
             if relid == pg_sys::InvalidOid || cat.relations().contains(&relid) || cat.indexes().any(|i| i == relid) {
@@ -128,7 +146,7 @@ fn missing(what: &str) -> ! {
     fail(
         PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
         format!("auth_sessions: {what} is missing"),
-        "Is the extension installed in this database?",
+        "auth_sessions creates it; with auth_sessions_gotrue (attach mode), GoTrue's migrations do.",
     )
 }
 
@@ -456,6 +474,7 @@ fn times_in(slot: *mut pg_sys::TupleTableSlot, s: &Sessions) -> SessionTimes {
         not_after: micros(attr(slot, s.not_after)),
         refreshed_at: micros(attr(slot, s.refreshed_at)),
         newest_token_at: None,
+        low_aal: false,
     }
 }
 
@@ -484,14 +503,30 @@ pub fn session(id: &[u8; 16], policy: &Policy) -> Option<SessionRow> {
     let cat = catalog();
     let s = cat.sessions;
     let mut row = None;
+    let mut user = None;
     probe(s.rel, s.by_id, s.id, id, statement_snapshot(), |slot| {
         row = Some(SessionRow { times: times_in(slot, &s), aal: attr(slot, s.aal).map(|d| pg_sys::Oid::from(d.value() as u32)) });
+        user = uuid(attr(slot, s.user_id));
         false
     });
     row.map(|mut r| {
         r.times = complete(Some(id), r.times.created_at, r.times.not_after, r.times.refreshed_at, policy, Seen::ByStatement);
+        let label = r.aal.and_then(enum_label);
+        r.times.low_aal = low_aal(user.as_ref(), label.as_deref(), policy, Seen::ByStatement);
         r
     })
+}
+
+/// Whether a session of user `user_id` whose stored aal is `label` is below
+/// the highest AAL its user can reach, as `seen` shows the user's factors;
+/// only looked up when the rules need it (else false, which they ignore).
+pub fn low_aal(user_id: Option<&[u8; 16]>, label: Option<&str>, policy: &Policy, seen: Seen) -> bool {
+    if !policy.needs_aal() || !validity::below_highest(label, Aal::Aal2) {
+        // Already at aal2 or above: nothing a user can reach is higher.
+        return false;
+    }
+    let Some(user_id) = user_id else { return false };
+    validity::below_highest(label, highest_aal(user_id, seen))
 }
 
 /// The sessions of user `user_id` (with the newest refresh token's time when
@@ -503,13 +538,25 @@ pub fn user_sessions(user_id: &[u8; 16], policy: &Policy, seen: Seen) -> Vec<([u
     with_snapshot(seen, |snapshot| {
         probe(s.rel, s.by_user, s.user_id, user_id, snapshot, |slot| {
             if let Some(id) = uuid(attr(slot, s.id)) {
-                found.push((id, times_in(slot, &s)));
+                let mut t = times_in(slot, &s);
+                // Provisional: whether the stored aal is below aal2; settled
+                // below once for the user (all their sessions share it).
+                if policy.needs_aal() {
+                    let label = attr(slot, s.aal).and_then(|d| enum_label(pg_sys::Oid::from(d.value() as u32)));
+                    t.low_aal = validity::below_highest(label.as_deref(), Aal::Aal2);
+                }
+                found.push((id, t));
             }
             true
         });
         if policy.needs_token_time() {
             for (id, t) in found.iter_mut().filter(|(_, t)| t.refreshed_at.is_none()) {
                 t.newest_token_at = newest_token_time(&cat, id, snapshot);
+            }
+        }
+        if found.iter().any(|(_, t)| t.low_aal) && highest_aal_in(user_id, snapshot) == Aal::Aal1 {
+            for (_, t) in &mut found {
+                t.low_aal = false;
             }
         }
     });
@@ -534,7 +581,7 @@ pub fn complete(
         }
         _ => None,
     };
-    SessionTimes { created_at, not_after, refreshed_at, newest_token_at }
+    SessionTimes { created_at, not_after, refreshed_at, newest_token_at, low_aal: false }
 }
 
 fn newest_token_time(cat: &Catalog, id: &[u8; 16], snapshot: pg_sys::Snapshot) -> Option<Micros> {
@@ -560,8 +607,128 @@ pub fn session_from_row(row: &pgrx::spi::SpiHeapTupleData) -> Result<Option<([u8
             not_after: tstz(row.get::<TimestampWithTimeZone>(3)?),
             refreshed_at: utc_wall_clock(row.get::<Timestamp>(4)?),
             newest_token_at: None,
+            low_aal: false,
         },
     )))
+}
+
+/// `auth.mfa_factors`, when the database has it: GoTrue's MFA factors, read
+/// for the highest AAL a user can reach.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Factors {
+    rel: pg_sys::Oid,
+    user_id: i16,
+    status: i16,
+    /// The `verified` value of the status column's enum type.
+    verified: pg_sys::Oid,
+    by_user: Option<Index>,
+}
+
+thread_local! {
+    static FACTORS: Cell<Option<Factors>> = const { Cell::new(None) };
+}
+
+/// Forgets what was found about `auth.mfa_factors` when it or its index changes.
+fn invalidate_factors(relid: pg_sys::Oid) {
+    FACTORS.with(|c| {
+        if let Some(f) = c.get() {
+            if relid == pg_sys::InvalidOid || relid == f.rel || f.by_user.is_some_and(|i| i.oid == relid) {
+                c.set(None);
+            }
+        }
+    });
+}
+
+/// The OID of the value `label` of enum type `type_`, if it has one.
+fn enum_value(type_: pg_sys::Oid, label: &CStr) -> pg_sys::Oid {
+    // SAFETY: a syscache lookup by (type, label), both valid keys.
+    unsafe {
+        pg_sys::GetSysCacheOid(
+            pg_sys::SysCacheIdentifier::ENUMTYPOIDNAME as i32,
+            pg_sys::Anum_pg_enum_oid as pg_sys::AttrNumber,
+            pg_sys::Datum::from(type_),
+            pg_sys::Datum::from(label.as_ptr()),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        )
+    }
+}
+
+/// Finds and checks `auth.mfa_factors`: `None` when there is no such table
+/// (then no user can reach aal2). When it exists it must be a plain table
+/// with `user_id uuid` and `status` of an enum type that has `verified`.
+fn resolve_factors() -> Option<Factors> {
+    // SAFETY: syscache lookups with NUL-terminated names.
+    let auth = unsafe { pg_sys::get_namespace_oid(c"auth".as_ptr(), true) };
+    if auth == pg_sys::InvalidOid {
+        return None;
+    }
+    // SAFETY: as above.
+    let rel = unsafe { pg_sys::get_relname_relid(c"mfa_factors".as_ptr(), auth) };
+    if rel == pg_sys::InvalidOid {
+        return None;
+    }
+    let what = "auth.mfa_factors";
+    let opened = open_plain_table(rel, what);
+    let user_id = column(rel, what, c"user_id", pg_sys::UUIDOID);
+    // SAFETY: syscache lookups of the column's number and type.
+    let (status, status_type) = unsafe {
+        let n = pg_sys::get_attnum(rel, c"status".as_ptr());
+        (n, if n > 0 { pg_sys::get_atttype(rel, n) } else { pg_sys::InvalidOid })
+    };
+    // SAFETY: a syscache lookup of the type.
+    let is_enum = status > 0 && unsafe { pg_sys::get_typtype(status_type) } == pg_sys::TYPTYPE_ENUM as std::ffi::c_char;
+    let verified = if is_enum { enum_value(status_type, c"verified") } else { pg_sys::InvalidOid };
+    if verified == pg_sys::InvalidOid {
+        // SAFETY: closes what open_plain_table opened.
+        unsafe { pg_sys::relation_close(opened, pg_sys::NoLock as pg_sys::LOCKMODE) };
+        fail(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            "auth_sessions: column auth.mfa_factors.status is missing or not an enum with the value 'verified'".into(),
+            "The extension reads this column to find users with a verified factor; restore it as GoTrue defines it.",
+        );
+    }
+    let by_user = find_index(opened, user_id, pg_sys::UUIDOID);
+    // SAFETY: closes what open_plain_table opened (the lock stays).
+    unsafe { pg_sys::relation_close(opened, pg_sys::NoLock as pg_sys::LOCKMODE) };
+    Some(Factors { rel, user_id, status, verified, by_user })
+}
+
+/// `auth.mfa_factors`, checked and locked (AccessShareLock) to transaction
+/// end, or `None` when the database has none.
+fn factors() -> Option<Factors> {
+    loop {
+        let f = match FACTORS.with(Cell::get) {
+            Some(f) => f,
+            None => {
+                let f = resolve_factors()?;
+                FACTORS.with(|c| c.set(Some(f)));
+                f
+            }
+        };
+        // SAFETY: locks an OID, whether or not the relation still exists;
+        // pending invalidations are processed, which may forget `f`.
+        unsafe { pg_sys::LockRelationOid(f.rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+        if FACTORS.with(Cell::get) == Some(f) {
+            return Some(f);
+        }
+    }
+}
+
+/// GoTrue's `HighestPossibleAAL`: aal2 when the user has a verified factor
+/// in `auth.mfa_factors` (read through its `user_id` index), else aal1.
+pub fn highest_aal(user_id: &[u8; 16], seen: Seen) -> Aal {
+    with_snapshot(seen, |snapshot| highest_aal_in(user_id, snapshot))
+}
+
+fn highest_aal_in(user_id: &[u8; 16], snapshot: pg_sys::Snapshot) -> Aal {
+    let Some(f) = factors() else { return Aal::Aal1 };
+    let mut verified = false;
+    probe(f.rel, f.by_user, f.user_id, user_id, snapshot, |slot| {
+        verified = attr(slot, f.status).is_some_and(|d| pg_sys::Oid::from(d.value() as u32) == f.verified);
+        !verified
+    });
+    Aal::highest_possible(verified)
 }
 
 /// An SPI failure that no input can cause (a query of ours no longer matching

@@ -53,6 +53,7 @@ pub enum LimitStrategy {
 
 static TIMEBOX: GucSetting<i32> = GucSetting::<i32>::new(0);
 static INACTIVITY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
+static ALLOW_LOW_AAL: GucSetting<i32> = GucSetting::<i32>::new(0);
 static MAX_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(0);
 static LIMIT_STRATEGY: GucSetting<LimitStrategy> = GucSetting::<LimitStrategy>::new(LimitStrategy::EvictOldest);
 static HOIST_CURRENT_SESSION: GucSetting<bool> = GucSetting::<bool>::new(true);
@@ -68,17 +69,23 @@ static PRUNE_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
 /// The settings that decide validity and the limit, whose values only
 /// superusers (or roles granted SET on them) may give.
-const PROTECTED: [&CStr; 4] =
-    [c"auth_sessions.timebox", c"auth_sessions.inactivity_timeout", c"auth_sessions.max_per_user", c"auth_sessions.limit_strategy"];
+const PROTECTED: [&CStr; 5] = [
+    c"auth_sessions.timebox",
+    c"auth_sessions.inactivity_timeout",
+    c"auth_sessions.max_per_user",
+    c"auth_sessions.limit_strategy",
+    c"auth_sessions.allow_low_aal",
+];
 const TIMEBOX_I: usize = 0;
 const INACTIVITY_TIMEOUT_I: usize = 1;
 const MAX_PER_USER_I: usize = 2;
 const LIMIT_STRATEGY_I: usize = 3;
+const ALLOW_LOW_AAL_I: usize = 4;
 
 thread_local! {
     /// Which of `PROTECTED` lost their configured value in this backend when
     /// the library was loaded (see the module's comment).
-    static UNTRUSTED: Cell<[bool; 4]> = const { Cell::new([false; 4]) };
+    static UNTRUSTED: Cell<[bool; 5]> = const { Cell::new([false; 5]) };
 }
 
 /// What the background pruning worker does (read on each wake-up, so a
@@ -156,10 +163,11 @@ fn require_trusted(which: &[usize]) {
 
 /// The validity rules currently configured.
 pub fn policy() -> Policy {
-    require_trusted(&[TIMEBOX_I, INACTIVITY_TIMEOUT_I]);
+    require_trusted(&[TIMEBOX_I, INACTIVITY_TIMEOUT_I, ALLOW_LOW_AAL_I]);
     Policy {
         timebox: seconds_to_micros(TIMEBOX.get()),
         inactivity_timeout: seconds_to_micros(INACTIVITY_TIMEOUT.get()),
+        allow_low_aal: seconds_to_micros(ALLOW_LOW_AAL.get()),
     }
 }
 
@@ -205,7 +213,7 @@ unsafe fn find_setting(name: &CStr) -> *mut pg_sys::config_generic {
 }
 
 /// The `reset_source` of each protected setting (or its placeholder).
-fn reset_sources() -> [u32; 4] {
+fn reset_sources() -> [u32; 5] {
     PROTECTED.map(|name| {
         // SAFETY: reads a field of the GUC's struct, if there is one.
         unsafe {
@@ -241,6 +249,18 @@ fn define() {
         c"Like GOTRUE_SESSIONS_INACTIVITY_TIMEOUT. A session has timed out when now > last refresh + timeout; \
           the last refresh is refreshed_at (UTC) or, before the first refresh, created_at.",
         &INACTIVITY_TIMEOUT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"auth_sessions.allow_low_aal",
+        c"How long a session below its user's highest possible AAL stays valid, counted from created_at (0 = off).",
+        c"Like GOTRUE_SESSIONS_ALLOW_LOW_AAL. A session is low_aal when its aal is below aal2 while its user has a \
+          verified factor in auth.mfa_factors, and now > created_at + allow_low_aal. Pruning never deletes a session \
+          for this reason alone.",
+        &ALLOW_LOW_AAL,
         0,
         i32::MAX,
         GucContext::Suset,

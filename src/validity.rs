@@ -22,6 +22,7 @@ pub enum Reason {
     PastNotAfter,
     PastTimebox,
     TimedOut,
+    LowAal,
 }
 
 impl Reason {
@@ -33,6 +34,7 @@ impl Reason {
             Reason::PastNotAfter => "past_not_after",
             Reason::PastTimebox => "past_timebox",
             Reason::TimedOut => "timed_out",
+            Reason::LowAal => "low_aal",
         }
     }
 
@@ -53,6 +55,39 @@ pub struct SessionTimes {
     /// `created_at` (sessions from before `refreshed_at` existed). Only needed
     /// when an inactivity timeout is configured.
     pub newest_token_at: Option<Micros>,
+    /// Whether the session's `aal` is below the highest its user can reach
+    /// ([`below_highest`]). Only needed when a low-AAL allowance is configured.
+    pub low_aal: bool,
+}
+
+/// An authenticator assurance level, ordered as GoTrue orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Aal {
+    Aal1,
+    Aal2,
+    Aal3,
+}
+
+impl Aal {
+    /// GoTrue's `ParseAAL`: a NULL or unknown label counts as `aal1`.
+    pub fn parse(label: Option<&str>) -> Aal {
+        match label {
+            Some("aal2") => Aal::Aal2,
+            Some("aal3") => Aal::Aal3,
+            _ => Aal::Aal1,
+        }
+    }
+
+    /// GoTrue's `HighestPossibleAAL`: `aal2` when the user has a verified MFA
+    /// factor, else `aal1`.
+    pub const fn highest_possible(has_verified_factor: bool) -> Aal {
+        if has_verified_factor { Aal::Aal2 } else { Aal::Aal1 }
+    }
+}
+
+/// Whether a session whose stored aal is `label` is below `highest`.
+pub fn below_highest(label: Option<&str>, highest: Aal) -> bool {
+    Aal::parse(label) < highest
 }
 
 /// The configured rules; a zero duration turns a rule off.
@@ -60,12 +95,20 @@ pub struct SessionTimes {
 pub struct Policy {
     pub timebox: Micros,
     pub inactivity_timeout: Micros,
+    /// How long after `created_at` a session below its user's highest
+    /// possible AAL stays valid (GoTrue's `GOTRUE_SESSIONS_ALLOW_LOW_AAL`).
+    pub allow_low_aal: Micros,
 }
 
 impl Policy {
     /// Whether [`decide`] looks at [`SessionTimes::newest_token_at`].
     pub const fn needs_token_time(&self) -> bool {
         self.inactivity_timeout > 0
+    }
+
+    /// Whether [`decide`] looks at [`SessionTimes::low_aal`].
+    pub const fn needs_aal(&self) -> bool {
+        self.allow_low_aal > 0
     }
 }
 
@@ -107,12 +150,23 @@ pub fn decide(session: Option<&SessionTimes>, policy: &Policy, now: Micros) -> R
             _ => return Reason::TimedOut,
         }
     }
+    if policy.allow_low_aal > 0 && s.low_aal {
+        match s.created_at {
+            Some(created) if now <= created.saturating_add(policy.allow_low_aal) => {}
+            _ => return Reason::LowAal,
+        }
+    }
     Reason::Valid
 }
 
-/// The instant a session became (or will become) invalid: the earliest of
-/// its deadlines under the rules in force; `None` when no rule can ever make
-/// it invalid. `decide` says invalid exactly when `now` is later than this.
+/// The instant a session became (or will become) invalid for good: the
+/// earliest of its deadlines under the not_after, timebox and inactivity
+/// rules; `None` when none of them can ever make it invalid. `decide` says
+/// invalid exactly when `now` is later than this, except for `low_aal`, which
+/// is left out on purpose: a session is low-AAL only while its user has a
+/// verified factor, and becomes valid again when the factor is removed, so
+/// pruning (which asks this) never deletes a session for it, as GoTrue's
+/// cleanup does not.
 pub fn invalid_since(s: &SessionTimes, policy: &Policy) -> Option<Micros> {
     let not_after = s.not_after;
     let timebox = (policy.timebox > 0).then(|| match s.created_at {
@@ -196,22 +250,22 @@ mod tests {
     #[test]
     fn order_is_not_after_then_timebox_then_inactivity() {
         let s = SessionTimes { not_after: Some(T0), ..session(T0) };
-        let all = Policy { timebox: 1, inactivity_timeout: 1 };
+        let all = Policy { timebox: 1, inactivity_timeout: 1, ..Default::default() };
         assert_eq!(decide(Some(&s), &all, T0 + H), Reason::PastNotAfter);
         let no_limit = session(T0);
         assert_eq!(decide(Some(&no_limit), &all, T0 + H), Reason::PastTimebox);
-        let p = Policy { timebox: 10 * H, inactivity_timeout: H };
+        let p = Policy { timebox: 10 * H, inactivity_timeout: H, ..Default::default() };
         assert_eq!(decide(Some(&no_limit), &p, T0 + 2 * H), Reason::TimedOut);
     }
 
     #[test]
     fn infinities_do_not_overflow() {
-        let p = Policy { timebox: i64::MAX, inactivity_timeout: i64::MAX };
+        let p = Policy { timebox: i64::MAX, inactivity_timeout: i64::MAX, allow_low_aal: i64::MAX };
         let forever = SessionTimes { not_after: Some(i64::MAX), ..session(i64::MAX) };
         assert_eq!(decide(Some(&forever), &p, T0), Reason::Valid);
         let ancient = SessionTimes { not_after: Some(i64::MIN), ..session(i64::MIN) };
         assert_eq!(decide(Some(&ancient), &p, T0), Reason::PastNotAfter);
-        let p = Policy { timebox: H, inactivity_timeout: 0 };
+        let p = Policy { timebox: H, ..Default::default() };
         assert_eq!(decide(Some(&session(i64::MIN)), &p, T0), Reason::PastTimebox);
         assert_eq!(decide(Some(&session(T0)), &Policy::default(), i64::MAX), Reason::Valid);
     }
@@ -234,7 +288,7 @@ mod tests {
             Policy::default(),
             Policy { timebox: 8 * H, ..Default::default() },
             Policy { inactivity_timeout: H, ..Default::default() },
-            Policy { timebox: 8 * H, inactivity_timeout: H },
+            Policy { timebox: 8 * H, inactivity_timeout: H, ..Default::default() },
         ];
         let sessions = [
             session(T0),
@@ -257,7 +311,7 @@ mod tests {
 
     #[test]
     fn grace_is_strict_and_counts_from_the_first_deadline() {
-        let p = Policy { timebox: 8 * H, inactivity_timeout: H };
+        let p = Policy { timebox: 8 * H, inactivity_timeout: H, ..Default::default() };
         let s = session(T0); // timed out at T0 + 1h, past its timebox at T0 + 8h
         assert_eq!(invalid_since(&s, &p), Some(T0 + H));
         assert!(!prunable(&s, &p, T0 + 3 * H, 2 * H));
@@ -268,9 +322,60 @@ mod tests {
 
     #[test]
     fn reason_texts() {
-        let all = [Reason::Valid, Reason::NotFound, Reason::PastNotAfter, Reason::PastTimebox, Reason::TimedOut];
+        let all = [Reason::Valid, Reason::NotFound, Reason::PastNotAfter, Reason::PastTimebox, Reason::TimedOut, Reason::LowAal];
         let texts: Vec<_> = all.iter().map(|r| r.as_str()).collect();
-        assert_eq!(texts, ["valid", "not_found", "past_not_after", "past_timebox", "timed_out"]);
+        assert_eq!(texts, ["valid", "not_found", "past_not_after", "past_timebox", "timed_out", "low_aal"]);
         assert!(all.iter().all(|r| r.is_valid() == (*r == Reason::Valid)));
+    }
+
+    #[test]
+    fn aal_parses_as_gotrue_does() {
+        assert_eq!(Aal::parse(None), Aal::Aal1);
+        assert_eq!(Aal::parse(Some("aal1")), Aal::Aal1);
+        assert_eq!(Aal::parse(Some("aal2")), Aal::Aal2);
+        assert_eq!(Aal::parse(Some("aal3")), Aal::Aal3);
+        assert_eq!(Aal::parse(Some("AAL2")), Aal::Aal1);
+        assert_eq!(Aal::highest_possible(true), Aal::Aal2);
+        assert_eq!(Aal::highest_possible(false), Aal::Aal1);
+        assert!(below_highest(None, Aal::Aal2));
+        assert!(below_highest(Some("aal1"), Aal::Aal2));
+        assert!(!below_highest(Some("aal2"), Aal::Aal2));
+        assert!(!below_highest(Some("aal3"), Aal::Aal2));
+        assert!(!below_highest(None, Aal::Aal1));
+    }
+
+    #[test]
+    fn low_aal_is_strict_and_checked_last() {
+        let p = Policy { allow_low_aal: H, ..Default::default() };
+        let low = SessionTimes { low_aal: true, ..session(T0) };
+        assert_eq!(decide(Some(&low), &p, T0 + H), Reason::Valid);
+        assert_eq!(decide(Some(&low), &p, T0 + H + 1), Reason::LowAal);
+        // Not low: valid forever under this rule.
+        assert_eq!(decide(Some(&session(T0)), &p, T0 + 100 * H), Reason::Valid);
+        // Off: never low_aal.
+        assert_eq!(decide(Some(&low), &Policy::default(), T0 + 100 * H), Reason::Valid);
+        // The other three come first.
+        let all = Policy { timebox: 2 * H, inactivity_timeout: 3 * H, allow_low_aal: H };
+        assert_eq!(decide(Some(&low), &all, T0 + 2 * H + 1), Reason::PastTimebox);
+        let late = Policy { timebox: 0, inactivity_timeout: 3 * H, allow_low_aal: H };
+        assert_eq!(decide(Some(&low), &late, T0 + 3 * H + 1), Reason::TimedOut);
+        let expired = SessionTimes { not_after: Some(T0), ..low };
+        assert_eq!(decide(Some(&expired), &p, T0 + 2 * H), Reason::PastNotAfter);
+        // Without created_at it cannot show it is within the allowance.
+        let unknown = SessionTimes { low_aal: true, ..SessionTimes::default() };
+        assert_eq!(decide(Some(&unknown), &p, T0), Reason::LowAal);
+    }
+
+    #[test]
+    fn low_aal_alone_never_makes_a_session_prunable() {
+        let p = Policy { allow_low_aal: H, ..Default::default() };
+        let low = SessionTimes { low_aal: true, ..session(T0) };
+        assert_eq!(decide(Some(&low), &p, T0 + 10 * H), Reason::LowAal);
+        assert_eq!(invalid_since(&low, &p), None);
+        assert!(!prunable(&low, &p, i64::MAX, 0));
+        let p = Policy { allow_low_aal: H, timebox: 5 * H, ..Default::default() };
+        assert_eq!(invalid_since(&low, &p), Some(T0 + 5 * H));
+        assert!(!prunable(&low, &p, T0 + 5 * H, 0));
+        assert!(prunable(&low, &p, T0 + 5 * H + 1, 0));
     }
 }
