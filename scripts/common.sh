@@ -78,4 +78,18 @@ install_extension() {
     [ "${PROFILE:-dev}" = release ] && args+=(--release)
     is_root || args+=(--sudo)
     cargo pgrx install "${args[@]}"
+    install_attach_mode
+}
+
+# The second extension over the same library and script (attach mode, see
+# README "Modes"): its control file, and the install script pgrx generated
+# for auth_sessions under its name.
+install_attach_mode() {
+    local ext version sudo=()
+    ext="$("$PG_CONFIG" --sharedir)/extension"
+    version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1)
+    is_root || sudo=(sudo)
+    [ -f "$ext/auth_sessions--$version.sql" ] || die "auth_sessions--$version.sql is not in $ext"
+    sed "s/@CARGO_VERSION@/$version/" sql/auth_sessions_gotrue.control | "${sudo[@]}" tee "$ext/auth_sessions_gotrue.control" >/dev/null
+    "${sudo[@]}" cp "$ext/auth_sessions--$version.sql" "$ext/auth_sessions_gotrue--$version.sql"
 }

@@ -14,25 +14,52 @@
 
 -- The per-user limit (src/limits.rs). The trigger runs with the rights of
 -- whoever inserts (it is not SECURITY DEFINER): counting needs no privilege,
--- evicting is that role's own DELETE.
-CREATE TRIGGER enforce_session_limit
-    BEFORE INSERT ON auth.sessions
-    FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
+-- evicting is that role's own DELETE. In attach mode it goes on GoTrue's
+-- table when there is one; a trigger is not an extension member, so pg_dump
+-- writes it with that table, and a restore (where this script runs before
+-- the table exists) gets it from the dump, once.
+DO $limit$
+BEGIN
+    IF pg_catalog.to_regclass('auth.sessions') IS NOT NULL THEN
+        CREATE TRIGGER enforce_session_limit
+            BEFORE INSERT ON auth.sessions
+            FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
+    END IF;
+END
+$limit$;
+
+-- What create_session returns: the seed's columns of the new session, with
+-- aal as text. A type of the extension's own, so that no signature depends
+-- on GoTrue's table or enum (see the install script's header).
+CREATE TYPE auth.created_session AS (
+    id uuid,
+    user_id uuid,
+    created_at timestamptz,
+    updated_at timestamptz,
+    factor_id uuid,
+    aal text,
+    not_after timestamptz,
+    refreshed_at timestamp,
+    user_agent text,
+    ip inet,
+    tag text);
+COMMENT ON TYPE auth.created_session IS
+    'auth_sessions: the session auth.create_session inserted (aal as text; refreshed_at is UTC wall-clock time, NULL until the first refresh)';
 
 CREATE FUNCTION auth.create_session(
     user_id uuid,
-    aal auth.aal_level DEFAULT 'aal1',
+    aal text DEFAULT 'aal1',
     factor_id uuid DEFAULT NULL,
     not_after timestamptz DEFAULT NULL,
     user_agent text DEFAULT NULL,
     ip inet DEFAULT NULL,
     tag text DEFAULT NULL)
-RETURNS auth.sessions
+RETURNS auth.created_session
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    created auth.sessions;
+    created auth.created_session;
 BEGIN
     IF create_session.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -40,16 +67,29 @@ BEGIN
     IF create_session.aal IS NULL THEN
         RAISE EXCEPTION 'aal must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- The text becomes the column's enum type here (the body names the type;
+    -- the signature does not): an unknown level fails with SQLSTATE 22P02.
     INSERT INTO auth.sessions AS s (id, user_id, created_at, updated_at, factor_id, aal, not_after, user_agent, ip, tag)
     VALUES (pg_catalog.gen_random_uuid(), create_session.user_id, pg_catalog.now(), pg_catalog.now(), create_session.factor_id,
-            create_session.aal, create_session.not_after, create_session.user_agent, create_session.ip,
+            create_session.aal::auth.aal_level, create_session.not_after, create_session.user_agent, create_session.ip,
             create_session.tag)
-    RETURNING s.* INTO created;
+    RETURNING s.id, s.user_id, s.created_at, s.updated_at, s.factor_id, s.aal::pg_catalog.text, s.not_after,
+              s.refreshed_at, s.user_agent, s.ip, s.tag
+         INTO created;
     RETURN created;
 END
 $function$;
-COMMENT ON FUNCTION auth.create_session(uuid, auth.aal_level, uuid, timestamptz, text, inet, text) IS
-    'auth_sessions: sign-in: inserts a session (new uuid, created_at = updated_at = now(), refreshed_at NULL), subject to auth_sessions.max_per_user';
+COMMENT ON FUNCTION auth.create_session(uuid, text, uuid, timestamptz, text, inet, text) IS
+    'auth_sessions: sign-in: inserts a session (new uuid, created_at = updated_at = now(), refreshed_at NULL), subject to auth_sessions.max_per_user; returns it';
+
+-- Refuse changes to the extension's own tables that pg_dump would lose
+-- (src/guard.rs). Fires for every role; answers from the parse tree and the
+-- catalog only, and lets the extension's own scripts through.
+CREATE EVENT TRIGGER auth_sessions_guard ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'CREATE INDEX', 'CREATE TABLE', 'CREATE TRIGGER', 'CREATE POLICY')
+    EXECUTE FUNCTION auth.refuse_lost_ddl();
+COMMENT ON FUNCTION auth.refuse_lost_ddl() IS
+    'auth_sessions: event trigger (auth_sessions_guard): refuses ALTER TABLE and CREATE TABLE IF NOT EXISTS on the extension''s own tables, whose changes pg_dump would not keep, and warns that it does not keep indexes, triggers and policies on them either';
 
 CREATE FUNCTION auth.refresh_session(session_id uuid, user_agent text DEFAULT NULL, ip inet DEFAULT NULL)
 RETURNS boolean
@@ -63,8 +103,7 @@ AS $function$
                ip = $3,
                updated_at = pg_catalog.now()
          WHERE s.id OPERATOR(pg_catalog.=) $1
-           AND auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, pg_catalog.now())
-               OPERATOR(pg_catalog.=) 'valid'
+           AND auth.session_row_validity(s, pg_catalog.now()) OPERATOR(pg_catalog.=) 'valid'
         RETURNING 1)
     SELECT EXISTS (SELECT FROM refreshed)
 $function$;
@@ -117,14 +156,14 @@ COMMENT ON FUNCTION auth.revoke_user_sessions(uuid, text, uuid) IS
 
 CREATE FUNCTION auth.user_sessions(user_id uuid)
 RETURNS TABLE (id uuid, created_at timestamptz, updated_at timestamptz, refreshed_at timestamptz,
-               not_after timestamptz, aal auth.aal_level, factor_id uuid, user_agent text, ip inet,
+               not_after timestamptz, aal text, factor_id uuid, user_agent text, ip inet,
                tag text, validity text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    SELECT s.id, s.created_at, s.updated_at, s.refreshed_at AT TIME ZONE 'UTC', s.not_after, s.aal,
+    SELECT s.id, s.created_at, s.updated_at, s.refreshed_at AT TIME ZONE 'UTC', s.not_after, s.aal::pg_catalog.text,
            s.factor_id, s.user_agent, s.ip, s.tag,
-           auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, pg_catalog.now())
+           auth.session_row_validity(s, pg_catalog.now())
       FROM ONLY auth.sessions AS s
      WHERE s.user_id OPERATOR(pg_catalog.=) $1
      ORDER BY s.created_at, s.id
@@ -132,7 +171,7 @@ $function$;
 COMMENT ON FUNCTION auth.user_sessions(uuid) IS
     'auth_sessions: the user''s sessions, oldest first, each with its validity; refreshed_at is converted from UTC';
 
-CREATE FUNCTION auth.set_session_aal(session_id uuid, aal auth.aal_level, factor_id uuid DEFAULT NULL, method text DEFAULT NULL)
+CREATE FUNCTION auth.set_session_aal(session_id uuid, aal text, factor_id uuid DEFAULT NULL, method text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -141,11 +180,12 @@ BEGIN
     IF set_session_aal.aal IS NULL THEN
         RAISE EXCEPTION 'aal must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- The text becomes the column's enum type here (the body names the type;
+    -- the signature does not): an unknown level fails with SQLSTATE 22P02.
     UPDATE ONLY auth.sessions AS s
-       SET aal = set_session_aal.aal, factor_id = set_session_aal.factor_id, updated_at = pg_catalog.now()
+       SET aal = set_session_aal.aal::auth.aal_level, factor_id = set_session_aal.factor_id, updated_at = pg_catalog.now()
      WHERE s.id OPERATOR(pg_catalog.=) set_session_aal.session_id
-       AND auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, pg_catalog.now())
-           OPERATOR(pg_catalog.=) 'valid';
+       AND auth.session_row_validity(s, pg_catalog.now()) OPERATOR(pg_catalog.=) 'valid';
     IF NOT FOUND THEN
         RETURN false;
     END IF;
@@ -159,27 +199,27 @@ BEGIN
     RETURN true;
 END
 $function$;
-COMMENT ON FUNCTION auth.set_session_aal(uuid, auth.aal_level, uuid, text) IS
+COMMENT ON FUNCTION auth.set_session_aal(uuid, text, uuid, text) IS
     'auth_sessions: step-up after MFA: sets aal and factor_id of a valid session and records the method in auth.mfa_amr_claims; false when the session is not valid';
 
 COMMENT ON FUNCTION auth.session_validity(uuid, timestamptz) IS
-    'auth_sessions: valid, not_found, past_not_after, past_timebox or timed_out, in GoTrue''s order, at the given time (default now())';
+    'auth_sessions: valid, not_found, past_not_after, past_timebox, timed_out or low_aal, in GoTrue''s order, at the given time (default now())';
 COMMENT ON FUNCTION auth.session_is_valid(uuid, timestamptz) IS
     'auth_sessions: whether the session exists and is valid at the given time (default now()); false for NULL';
-COMMENT ON FUNCTION auth.session_row_validity(uuid, timestamptz, timestamptz, timestamp, timestamptz) IS
-    'auth_sessions: the validity of a session row at hand (id, created_at, not_after, refreshed_at), for queries over many rows';
+COMMENT ON FUNCTION auth.session_row_validity(record, timestamptz) IS
+    'auth_sessions: the validity of a row of auth.sessions at hand (as session_validity says it), for queries over many rows: auth.session_row_validity(s)';
 
 -- Nothing here is for PUBLIC: grant EXECUTE to the roles that manage sessions.
 REVOKE EXECUTE ON FUNCTION
-    auth.create_session(uuid, auth.aal_level, uuid, timestamptz, text, inet, text),
+    auth.create_session(uuid, text, uuid, timestamptz, text, inet, text),
     auth.refresh_session(uuid, text, inet),
     auth.revoke_session(uuid),
     auth.revoke_user_sessions(uuid, text, uuid),
     auth.user_sessions(uuid),
-    auth.set_session_aal(uuid, auth.aal_level, uuid, text),
+    auth.set_session_aal(uuid, text, uuid, text),
     auth.session_validity(uuid, timestamptz),
     auth.session_is_valid(uuid, timestamptz),
-    auth.session_row_validity(uuid, timestamptz, timestamptz, timestamp, timestamptz),
+    auth.session_row_validity(record, timestamptz),
     auth.enforce_session_limit()
 FROM PUBLIC;
 
@@ -191,8 +231,16 @@ COMMENT ON FUNCTION auth.session_id() IS
 COMMENT ON FUNCTION auth.current_session_is_valid() IS
     'auth_sessions: whether the current request''s session exists and is valid now (false without a claim); computed once per snapshot, for RLS policies';
 COMMENT ON FUNCTION auth.current_session_aal() IS
-    'auth_sessions: the stored aal of the current request''s session when it is valid, else NULL';
+    'auth_sessions: the stored aal (aal1, aal2, aal3, as text) of the current request''s session when it is valid, else NULL';
 GRANT EXECUTE ON FUNCTION auth.session_id(), auth.current_session_is_valid(), auth.current_session_aal() TO PUBLIC;
 -- Calling them by name needs USAGE on the schema (policies do not); this
--- grants no access to any table or other function in it.
-GRANT USAGE ON SCHEMA auth TO PUBLIC;
+-- grants no access to any table or other function in it. Standalone only:
+-- in attach mode the schema is GoTrue's, and its privileges stay as they are
+-- (Supabase grants USAGE on it to its API roles).
+DO $usage$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'auth_sessions_gotrue') THEN
+        GRANT USAGE ON SCHEMA auth TO PUBLIC;
+    END IF;
+END
+$usage$;

@@ -99,7 +99,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
     WITH s AS (
-        SELECT auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, pg_catalog.now()) AS validity,
+        SELECT auth.session_row_validity(s, pg_catalog.now()) AS validity,
                coalesce(s.aal::pg_catalog.text, 'null') AS aal
           FROM ONLY auth.sessions s),
     by_aal AS (SELECT validity, aal, pg_catalog.count(*) AS n FROM s GROUP BY validity, aal),
@@ -111,7 +111,10 @@ AS $function$
                                 FROM by_reason), '{}'::pg_catalog.jsonb),
         'total_sessions', (SELECT pg_catalog.count(*) FROM s),
         'prune_backlog', pg_catalog.jsonb_build_object(
-            'invalid_sessions', (SELECT pg_catalog.count(*) FROM s WHERE validity OPERATOR(pg_catalog.<>) 'valid'),
+            -- low_aal sessions are invalid but never pruned (they become
+            -- valid again when the user's factor goes).
+            'invalid_sessions', (SELECT pg_catalog.count(*) FROM s
+                                  WHERE validity OPERATOR(pg_catalog.<>) ALL (ARRAY['valid', 'low_aal'])),
             'revoked_refresh_tokens', (SELECT pg_catalog.count(*) FROM ONLY auth.refresh_tokens r WHERE r.revoked)),
         'worker', (SELECT pg_catalog.jsonb_build_object(
                        'runs', p.worker_runs,

@@ -207,16 +207,10 @@ fn current_session_is_valid() -> bool {
     current().reason.is_valid()
 }
 
-/// The stored aal of the current request's session when it is valid, else NULL.
-///
-/// Declared in SQL as returning `auth.aal_level`: an enum value's datum is the
-/// OID of its `pg_enum` row, which is what `auth.sessions.aal` holds and what
-/// this returns unchanged.
-#[pg_extern(sql = r#"
-CREATE FUNCTION auth.current_session_aal() RETURNS auth.aal_level
-    STABLE PARALLEL SAFE
-    LANGUAGE c AS 'MODULE_PATHNAME', 'current_session_aal_wrapper';
-"#)]
-fn current_session_aal() -> Option<pg_sys::Oid> {
-    current().aal
+/// The stored aal of the current request's session when it is valid, else
+/// NULL, as text (`aal1`, `aal2`, `aal3`), so that the extension's functions
+/// depend on no type of the tables they read.
+#[pg_extern(stable, parallel_safe)]
+fn current_session_aal() -> Option<String> {
+    current().aal.and_then(lookup::enum_label)
 }

@@ -4,6 +4,7 @@
 //! into the generated extension script and adds the functions on top.
 
 mod direct;
+mod guard;
 mod claims;
 mod current;
 mod limits;
@@ -11,6 +12,7 @@ mod lookup;
 mod pacing;
 mod planner;
 mod prune;
+mod rows;
 mod security;
 mod sessions;
 mod settings;

@@ -4,7 +4,8 @@
 use crate::lookup;
 use crate::settings;
 use crate::validity::{self, Reason};
-use pgrx::datum::{Timestamp, TimestampWithTimeZone, Uuid};
+use crate::rows;
+use pgrx::datum::{AnyElement, TimestampWithTimeZone, Uuid};
 use pgrx::prelude::*;
 
 fn instant(at: Option<TimestampWithTimeZone>) -> i64 {
@@ -42,25 +43,29 @@ fn session_is_valid(
     reason(session_id, at).is_valid()
 }
 
-/// Validity of a row already at hand, for queries over many sessions:
-/// `WHERE auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at) = 'valid'`.
-#[pg_extern(stable, parallel_safe)]
-pub fn session_row_validity(
-    id: Option<Uuid>,
-    created_at: Option<TimestampWithTimeZone>,
-    not_after: Option<TimestampWithTimeZone>,
-    refreshed_at: Option<Timestamp>,
-    at: default!(Option<TimestampWithTimeZone>, "now()"),
-) -> &'static str {
+/// Validity of a session row already at hand, for queries over many sessions:
+/// `WHERE auth.session_row_validity(s) = 'valid'` with `s` a row of
+/// `auth.sessions` (any record with its fields `id`, `user_id`, `created_at`,
+/// `not_after`, `refreshed_at` and `aal` will do). Taking a `record` keeps the
+/// extension free of any dependency on the table's type (see README, modes).
+#[pg_extern(sql = r#"
+CREATE FUNCTION auth.session_row_validity(session record, at timestamptz DEFAULT now()) RETURNS text
+    STABLE PARALLEL SAFE
+    LANGUAGE c AS 'MODULE_PATHNAME', 'session_row_validity_wrapper';
+"#)]
+pub fn session_row_validity(session: Option<AnyElement>, at: Option<TimestampWithTimeZone>) -> &'static str {
     let now = instant(at);
+    let Some(session) = session else { return Reason::NotFound.as_str() };
+    let row = rows::read(session.datum());
     let policy = settings::policy();
-    let times = lookup::complete(
-        id.as_deref(),
-        lookup::tstz(created_at),
-        lookup::tstz(not_after),
-        lookup::utc_wall_clock(refreshed_at),
+    let mut times = lookup::complete(
+        row.id.as_ref(),
+        row.created_at,
+        row.not_after,
+        row.refreshed_at,
         &policy,
         lookup::Seen::ByStatement,
     );
+    times.low_aal = lookup::low_aal(row.user_id.as_ref(), row.aal.as_deref(), &policy, lookup::Seen::ByStatement);
     validity::decide(Some(&times), &policy, now).as_str()
 }
