@@ -59,6 +59,16 @@ DELETE FROM auth.users;
 SELECT (SELECT count(*) FROM auth.sessions) AS sessions,
        (SELECT count(*) FROM auth.refresh_tokens) AS refresh_tokens,
        (SELECT count(*) FROM auth.mfa_amr_claims) AS mfa_amr_claims;
+-- One API for both modes: no function of the extension names GoTrue's type
+-- or tables in its signature (arguments, results, OUT columns); the only
+-- type outside pg_catalog is the extension's own auth.created_session.
+SELECT DISTINCT t.oid::regtype AS non_catalog_type
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+       AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'auth_sessions'),
+       unnest(p.proargtypes::oid[] || coalesce(p.proallargtypes, '{}') || p.prorettype) AS a(type_oid)
+  JOIN pg_catalog.pg_type t ON t.oid = a.type_oid
+ WHERE t.typnamespace <> 'pg_catalog'::regnamespace;
 -- DROP EXTENSION refuses while objects of yours depend on its tables ...
 CREATE TABLE public.profiles (id uuid PRIMARY KEY REFERENCES auth.users(id));
 DROP EXTENSION auth_sessions;

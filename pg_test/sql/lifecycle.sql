@@ -64,7 +64,7 @@ INSERT INTO answers SELECT current_setting('TimeZone'), string_agg(auth.session_
 SELECT count(DISTINCT fingerprint) AS distinct_answers, count(*) AS zones FROM answers;
 SELECT fingerprint FROM answers LIMIT 1;
 -- The row form agrees with the id form.
-SELECT c.label, auth.session_row_validity(s.id, s.created_at, s.not_after, s.refreshed_at, c.at) = auth.session_validity(c.id, c.at) AS agrees
+SELECT c.label, auth.session_row_validity(s, c.at) = auth.session_validity(c.id, c.at) AS agrees
   FROM cases c JOIN auth.sessions s ON s.id = c.id ORDER BY c.label COLLATE "C";
 -- NULLs: a NULL id is not found (and not valid); a NULL time is an error.
 SELECT auth.session_validity(NULL), auth.session_is_valid(NULL);
@@ -198,6 +198,65 @@ SELECT validity, count(*) FROM auth.user_sessions('00000000-0000-4000-8000-00000
 RESET auth_sessions.timebox;
 RESET auth_sessions.max_per_user;
 RESET auth_sessions.limit_strategy;
+
+-- GoTrue's fifth rule, low_aal: a session below the highest AAL its user can
+-- reach (aal2 with a verified factor in auth.mfa_factors), once it is older
+-- than auth_sessions.allow_low_aal. Without auth.mfa_factors nobody can reach
+-- aal2, so nothing is low_aal.
+INSERT INTO auth.sessions (id, user_id, created_at, aal) VALUES
+    ('d0000000-0000-4000-8000-00000000000d', '00000000-0000-4000-8000-000000000003', '2026-01-01 00:00+00', 'aal1'),
+    ('e0000000-0000-4000-8000-00000000000e', '00000000-0000-4000-8000-000000000003', '2026-01-01 00:00+00', NULL),
+    ('e1000000-0000-4000-8000-00000000000e', '00000000-0000-4000-8000-000000000003', '2026-01-01 00:00+00', 'aal2');
+SET auth_sessions.allow_low_aal = '1h';
+SELECT auth.session_validity('d0000000-0000-4000-8000-00000000000d', '2026-01-01 05:00+00') AS without_factors_table;
+-- GoTrue's factors table, as far as the rule reads it: user_id and status.
+CREATE TYPE auth.factor_status AS ENUM ('unverified', 'verified');
+CREATE TABLE auth.mfa_factors (id uuid PRIMARY KEY, user_id uuid NOT NULL, status auth.factor_status NOT NULL);
+CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
+INSERT INTO auth.mfa_factors VALUES ('f1000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000003', 'unverified');
+SELECT auth.session_validity('d0000000-0000-4000-8000-00000000000d', '2026-01-01 05:00+00') AS unverified_factor;
+UPDATE auth.mfa_factors SET status = 'verified';
+SELECT s.id, s.aal, at, auth.session_validity(s.id, at) AS by_id, auth.session_row_validity(s, at) AS by_row
+  FROM auth.sessions s,
+       (VALUES (timestamptz '2026-01-01 01:00:00+00'), ('2026-01-01 01:00:00.000001+00')) AS t(at)
+ WHERE s.id IN ('d0000000-0000-4000-8000-00000000000d', 'e0000000-0000-4000-8000-00000000000e',
+                'e1000000-0000-4000-8000-00000000000e')
+ ORDER BY s.id, at;
+-- The other rules come first.
+SET auth_sessions.timebox = '1h';
+SELECT auth.session_validity('d0000000-0000-4000-8000-00000000000d', '2026-01-01 05:00+00') AS timebox_first;
+RESET auth_sessions.timebox;
+-- The limit counts low_aal sessions as invalid, as GoTrue's refresh rejects them;
+-- session_stats lists them, and pruning never deletes them.
+SELECT auth.session_stats()->'sessions'->'low_aal' AS low_aal_stats,
+       auth.session_stats()->'prune_backlog'->'invalid_sessions' AS invalid_backlog;
+SELECT auth.prune_sessions(100, '0') AS pruned;
+SELECT count(*) AS low_aal_sessions_kept FROM auth.sessions WHERE user_id = '00000000-0000-4000-8000-000000000003';
+-- The factor removed, the sessions are valid again.
+DELETE FROM auth.mfa_factors;
+SELECT auth.session_validity('d0000000-0000-4000-8000-00000000000d', now()) AS factor_removed;
+-- A table of that name with another shape is refused, not misread.
+ALTER TABLE auth.mfa_factors ALTER COLUMN status TYPE text;
+SELECT auth.session_validity('d0000000-0000-4000-8000-00000000000d', now());
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE auth.mfa_factors;
+DROP TYPE auth.factor_status;
+SELECT auth.session_validity('d0000000-0000-4000-8000-00000000000d', now()) AS table_dropped;
+RESET auth_sessions.allow_low_aal;
+DELETE FROM auth.sessions WHERE user_id = '00000000-0000-4000-8000-000000000003';
+
+-- session_row_validity takes a whole row (any record with the fields it
+-- reads); a row without them, or with other types, is refused.
+SELECT auth.session_row_validity(NULL::record) AS null_row;
+SELECT auth.session_row_validity(ROW(1, 2));
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.session_row_validity(r) FROM (SELECT 1 AS id, 2 AS user_id) r;
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.session_row_validity(r, '2026-01-01 00:00+00')
+  FROM (SELECT gen_random_uuid() AS id, gen_random_uuid() AS user_id, timestamptz '2026-01-01 00:00+00' AS created_at,
+               NULL::timestamptz AS not_after, NULL::timestamp AS refreshed_at, 'aal1'::text AS aal) r;
+SELECT auth.session_row_validity(s, NULL) FROM auth.sessions s LIMIT 1;
+\echo :LAST_ERROR_SQLSTATE
 
 -- The trigger is the one difference from the seed in \d+ auth.sessions.
 SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass AND NOT tgisinternal;
