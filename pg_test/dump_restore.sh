@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # pg_dump of a populated database, restored into a new one, keeps every row of
 # the extension's four tables and the refresh_tokens sequence position, in
-# both the custom (pg_restore) and the plain (psql) formats.
+# both the custom (pg_restore) and the plain (psql) formats. Then the same for
+# attach mode (auth_sessions_gotrue on GoTrue-shaped tables it does not own,
+# pg_test/fixtures/gotrue_like.sql), in three formats (attach_dump.sh).
 # Uses the server named by PGHOST/PGPORT/PGUSER; WORKDIR holds the dumps.
 set -euo pipefail
 workdir=$1
@@ -73,4 +75,11 @@ for format in custom plain; do
     next=$(psql -d "$db" -c "INSERT INTO auth.refresh_tokens (token) VALUES ('after-restore') RETURNING id")
     if [ "$next" != 1001 ]; then echo "FAILED: next refresh_tokens id after $format restore is $next, want 1001" >&2; failed=1; fi
 done
+
+here=$(cd "$(dirname "$0")" && pwd)
+fresh_db attach_src
+psql -d attach_src -f "$here/fixtures/gotrue_like.sql" >/dev/null
+psql -d attach_src -c "CREATE EXTENSION auth_sessions_gotrue" -f "$here/fixtures/populate_attached.sql" >/dev/null
+"$here/attach_dump.sh" attach_src "$workdir/attach" 10000000-0000-4000-8000-000000000001 \
+    00000000-0000-4000-8000-000000000001 || failed=1
 exit $failed
