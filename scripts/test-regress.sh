@@ -2,7 +2,8 @@
 # Installs the freshly built extension into the server $PG_CONFIG names, starts
 # a throwaway cluster on a unix socket, and runs the server-side test layers:
 # the pg_regress suite and the isolation specs in pg_test/, the seed
-# comparison, pg_dump/restore, the many-connection limit test, a hot standby,
+# comparison, pg_dump/restore (both modes), GoTrue's own migrations (skipped,
+# saying so, without the fixture GOTRUE names), the many-connection limit test, a hot standby,
 # the background worker, the settings' load modes and the worker's safety.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,9 @@ pg_test/check_seed.sh "$OUT/results/install_fresh.out"
 
 log "pg_dump and restore keep every row"
 pg_test/dump_restore.sh "$OUT/dump"
+
+log "GoTrue's own migrations, attach mode and pg_dump (GOTRUE=${GOTRUE:-../shared/gotrue})"
+pg_test/gotrue.sh "$OUT/gotrue"
 
 log "many connections never exceed auth_sessions.max_per_user"
 pg_test/concurrent_limit.sh "$OUT/concurrency"

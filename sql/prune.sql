@@ -26,6 +26,37 @@ INSERT INTO auth.prune_state DEFAULT VALUES;
 ALTER TABLE auth.prune_state ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON TABLE auth.prune_state FROM PUBLIC;
 
+-- pg_dump keeps its row (the cursors and the worker's totals). A restore runs
+-- CREATE EXTENSION first, which makes the row, then copies the dumped one:
+-- this trigger turns that second row into an update of the first, so the
+-- restore neither fails on the key nor starts the record over.
+SELECT pg_catalog.pg_extension_config_dump('auth.prune_state', '');
+CREATE FUNCTION auth.prune_state_restore() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    UPDATE ONLY auth.prune_state AS p
+       SET session_cursor = NEW.session_cursor, token_cursor = NEW.token_cursor,
+           session_sweeps = NEW.session_sweeps, token_sweeps = NEW.token_sweeps,
+           worker_runs = NEW.worker_runs, worker_last_run_at = NEW.worker_last_run_at,
+           worker_last_duration = NEW.worker_last_duration, worker_last_sessions = NEW.worker_last_sessions,
+           worker_last_tokens = NEW.worker_last_tokens, worker_total_sessions = NEW.worker_total_sessions,
+           worker_total_tokens = NEW.worker_total_tokens, worker_last_error = NEW.worker_last_error,
+           worker_last_error_at = NEW.worker_last_error_at
+     WHERE p.singleton OPERATOR(pg_catalog.=) NEW.singleton;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$function$;
+COMMENT ON FUNCTION auth.prune_state_restore() IS
+    'auth_sessions: trigger on auth.prune_state: a second copy of its one row (a restore loading the dumped row after CREATE EXTENSION made one) updates the existing row instead';
+REVOKE EXECUTE ON FUNCTION auth.prune_state_restore() FROM PUBLIC;
+CREATE TRIGGER restore_dumped_row BEFORE INSERT ON auth.prune_state
+    FOR EACH ROW EXECUTE FUNCTION auth.prune_state_restore();
+
 -- Runs batches of auth.prune_step, committing after each, until a batch finds
 -- nothing and both sweeps have gone round once since the call began, or the
 -- time budget runs out. After a batch during which other sessions ran
