@@ -67,7 +67,7 @@ mod tests {
         assert_eq!(
             dumped,
             Ok(Some(
-                "auth.mfa_amr_claims,auth.refresh_tokens,auth.refresh_tokens_id_seq,auth.sessions,auth.users"
+                "auth.mfa_amr_claims,auth.prune_state,auth.refresh_tokens,auth.refresh_tokens_id_seq,auth.sessions,auth.users"
                     .to_string()
             ))
         );
