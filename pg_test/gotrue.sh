@@ -60,6 +60,14 @@ log "GoTrue first, up to 20250903112500; then CREATE EXTENSION auth_sessions_got
 db=gotrue_attach
 gotrue_db "$db"
 gotrue_migrate "$db" supabase_auth_admin 00 20250903112500
+# GoTrue's auth.sessions at this point is the seed's, which the standalone
+# extension reproduces (pg_test/expected/seed_sessions.describe).
+"$bin/psql" -X -d "$db" -v HIDE_TABLEAM=off -v HIDE_TOAST_COMPRESSION=off -c '\d+ auth.sessions' >"$work/describe.txt"
+if diff <(sed '/^$/d' "$here/expected/seed_sessions.describe") <(sed '/^$/d' "$work/describe.txt") >&2; then
+    echo "ok: GoTrue's auth.sessions after 20250903112500 describes exactly as the seed (and the standalone extension)"
+else
+    echo "FAILED: GoTrue's auth.sessions after 20250903112500 differs from pg_test/expected/seed_sessions.describe" >&2; failed=1
+fi
 catalog "$db" >"$work/before.txt"
 psql -d "$db" -c "CREATE EXTENSION auth_sessions_gotrue"
 catalog "$db" >"$work/after.txt"

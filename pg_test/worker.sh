@@ -2,7 +2,8 @@
 # The background pruning worker, with auth_sessions in shared_preload_libraries:
 # the launcher starts a pruner for the configured database on its interval,
 # which prunes, logs and records what it removed; an error is survived, a
-# terminated launcher is restarted, and on a hot standby it only sleeps.
+# terminated launcher is restarted, and on a hot standby it only sleeps; in
+# attach mode (auth_sessions_gotrue) it prunes GoTrue's tables as their owner.
 # Usage: worker.sh WORKDIR (a directory the postgres user can use)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -113,4 +114,30 @@ check "and logs how long it paused" 1 \
     "$(grep -m1 -c 'auth_sessions pruner: removed [0-9]* sessions .* (paused [0-9]* ms of it while other sessions were busy)' "$primary/server.log" || true)"
 on_primary -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(120)'" >/dev/null
 wait $busy 2>/dev/null || true
+
+# Attach mode: in a database where auth_sessions_gotrue is attached to
+# GoTrue-shaped tables owned by auth_admin, the worker prunes them, acting as
+# their owner (an audit trigger of auth_admin's records who deleted).
+attach_db=auth_sessions_worker_attach
+on_attach() { PGHOST=$P_SOCK PGPORT=$P_PORT psql -d "$attach_db" "$@"; }
+PGHOST=$P_SOCK PGPORT=$P_PORT fresh_db "$attach_db"
+on_attach -f "$here/fixtures/gotrue_like.sql" >/dev/null
+on_attach >/dev/null <<SQL
+CREATE EXTENSION auth_sessions_gotrue;
+SET ROLE auth_admin;
+CREATE TABLE auth.deleted_by (who name);
+CREATE FUNCTION auth.note_delete() RETURNS trigger LANGUAGE plpgsql
+    AS \$\$ BEGIN INSERT INTO auth.deleted_by VALUES (current_user); RETURN OLD; END \$\$;
+CREATE TRIGGER note_delete AFTER DELETE ON auth.sessions FOR EACH ROW EXECUTE FUNCTION auth.note_delete();
+RESET ROLE;
+INSERT INTO auth.users (id) VALUES ('00000000-0000-4000-8000-000000000001');
+$expired;
+INSERT INTO auth.sessions (id, user_id, created_at) VALUES ('a0000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-000000000001', now());
+SQL
+on_primary -c "ALTER SYSTEM SET auth_sessions.prune_database = '$attach_db'" -c "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 1 300); do [ "$(on_attach -c "SELECT count(*) FROM auth.sessions")" = 1 ] && break; sleep 0.1; done
+check "attach mode: the worker prunes GoTrue's tables" 1 "$(on_attach -c "SELECT count(*) FROM auth.sessions")"
+check "as their owner, auth_admin" "auth_admin 2500" "$(on_attach -c "SELECT string_agg(DISTINCT who, ',') || ' ' || count(*) FROM auth.deleted_by")"
+check "and records its run in the extension's own table" t \
+    "$(on_attach -c "SELECT worker_total_sessions = 2500 FROM auth.prune_state")"
 exit $failed

@@ -97,10 +97,7 @@ BEGIN
     paused := '0'::pg_catalog.interval;
     -- Start both sweeps over, so that going round once means every row was
     -- looked at (unless another pruner holds the cursors right now).
-    PERFORM FROM ONLY auth.prune_state p FOR UPDATE SKIP LOCKED;
-    IF FOUND THEN
-        UPDATE ONLY auth.prune_state SET session_cursor = NULL, token_cursor = NULL;
-    END IF;
+    PERFORM auth.prune_restart();
     COMMIT;
     LOOP
         batch_started := pg_catalog.clock_timestamp();
@@ -170,6 +167,8 @@ COMMENT ON FUNCTION auth.prune_refresh_tokens(integer, interval) IS
     'auth_sessions: deletes at most batch_size revoked refresh tokens whose updated_at is older than grace; returns how many';
 COMMENT ON FUNCTION auth.prune_step(integer, interval, interval) IS
     'auth_sessions: one batch of prune_sessions and of prune_refresh_tokens, with whether each sweep went round';
+COMMENT ON FUNCTION auth.prune_restart() IS
+    'auth_sessions: starts both pruning sweeps over (unless another pruner holds their cursors: then false), as auth.prune_expired_sessions does first';
 COMMENT ON FUNCTION auth.prune_pause(timestamptz, timestamptz) IS
     'auth_sessions: after a batch that started at batch_started, pauses while other sessions ran queries meanwhile, as auth_sessions.prune_busy_share says (never past deadline); returns the pause';
 
@@ -178,6 +177,7 @@ REVOKE EXECUTE ON FUNCTION
     auth.prune_refresh_tokens(integer, interval),
     auth.prune_step(integer, interval, interval),
     auth.prune_pause(timestamptz, timestamptz),
+    auth.prune_restart(),
     auth.session_stats()
 FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer, interval, interval) FROM PUBLIC;

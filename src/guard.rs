@@ -158,7 +158,9 @@ fn refuse_lost_ddl(fcinfo: pg_sys::FunctionCallInfo) {
     // node, carries the statement's parse tree, whose nodes are read by their
     // tags. The extension's own scripts run with `creating_extension` set.
     unsafe {
-        if pg_sys::creating_extension {
+        // The extension's own scripts, and pg_upgrade (whose binary-upgrade
+        // restore recreates the tables piece by piece, exactly as they were).
+        if pg_sys::creating_extension || pg_sys::IsBinaryUpgrade {
             return;
         }
         let context = (*fcinfo).context;

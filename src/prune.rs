@@ -156,6 +156,7 @@ const TOKENS_AFTER: &str = "SELECT r.id, r.revoked, r.updated_at FROM ONLY auth.
 const DELETE_TOKENS: &str = "DELETE FROM ONLY auth.refresh_tokens r WHERE r.id OPERATOR(pg_catalog.=) ANY(ARRAY( \
      SELECT l.id FROM ONLY auth.refresh_tokens l WHERE l.id OPERATOR(pg_catalog.=) ANY($1) AND l.revoked \
         AND l.updated_at OPERATOR(pg_catalog.<) $2 FOR UPDATE SKIP LOCKED))";
+const RESET_CURSORS: &str = "UPDATE ONLY auth.prune_state SET session_cursor = NULL, token_cursor = NULL";
 const SAVE_TOKEN_CURSOR: &str = "UPDATE ONLY auth.prune_state \
      SET token_cursor = $1, token_sweeps = token_sweeps OPERATOR(pg_catalog.+) $2::pg_catalog.int4";
 
@@ -231,9 +232,20 @@ pub fn sessions_table() -> pg_sys::Oid {
     lookup::auth_relation(c"sessions")
 }
 
-/// Before the cursors are saved: the superuser guard for `auth.prune_state`.
-fn guard_prune_state() {
-    security::refuse_untrusted_triggers(prune_state(), Event::Update, security::current_user(), pg_sys::RowExclusiveLock);
+/// `auth.prune_state` is the extension's own bookkeeping: its statements run
+/// as that table's owner (whoever installed the extension), whoever prunes,
+/// as the foreign keys' cascades run as their tables' owners. So a pruning
+/// role needs no privilege on it, and in attach mode the owner of GoTrue's
+/// tables, who prunes them, can record its sweeps in a table it does not own.
+pub fn on_prune_state<T>(f: impl FnOnce() -> T) -> T {
+    security::as_owner(prune_state(), f)
+}
+
+/// Before the cursors are saved: the superuser guard for `auth.prune_state`,
+/// for the role that writes it (its owner).
+pub fn guard_prune_state() {
+    let state = prune_state();
+    security::refuse_untrusted_triggers(state, Event::Update, security::owner_of(state), pg_sys::RowExclusiveLock);
 }
 
 /// Whether `constraint` is a foreign key of `child` from its `session_id`
@@ -402,7 +414,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // 2. The sweep, when a rule needs it and no other pruner holds the cursor.
         let mut swept = !sweep_needed;
         if sweep_needed && (doomed.len() as i64) < batch {
-            let cursor = run(client, LOCK_CURSORS, &[])?;
+            let cursor = on_prune_state(|| run(client, LOCK_CURSORS, &[]))?;
             if !cursor.is_empty() {
                 let cursor: Option<Uuid> = cursor.first().get(1)?;
                 let scan = batch * SWEEP_ROWS_PER_ROW;
@@ -431,7 +443,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 swept = wrapped;
                 let next: Option<Uuid> = if wrapped { None } else { last.map(Uuid::from_bytes) };
                 guard_prune_state();
-                run(client, SAVE_SESSION_CURSOR, &[next.into(), (wrapped as i32).into()])?;
+                on_prune_state(|| run(client, SAVE_SESSION_CURSOR, &[next.into(), (wrapped as i32).into()]))?;
                 if !picked.is_empty() {
                     let mut locked = Vec::with_capacity(picked.len());
                     for row in run(client, LOCK_SESSIONS, &[uuids(&picked).into()])? {
@@ -487,7 +499,7 @@ pub fn tokens_batch(batch: i64, grace: Micros) -> (i64, bool) {
     let now = pgrx::datetime::now().into_inner();
     let before = cutoff(now, grace);
     Spi::connect_mut(|client| {
-        let cursor = run(client, LOCK_CURSORS, &[])?;
+        let cursor = on_prune_state(|| run(client, LOCK_CURSORS, &[]))?;
         if cursor.is_empty() {
             return Ok((0, false));
         }
@@ -516,7 +528,7 @@ pub fn tokens_batch(batch: i64, grace: Micros) -> (i64, bool) {
         let wrapped = (revoked.len() as i64) < batch && scanned < scan;
         let next = if wrapped { None } else { last };
         guard_prune_state();
-        run(client, SAVE_TOKEN_CURSOR, &[next.into(), (wrapped as i32).into()])?;
+        on_prune_state(|| run(client, SAVE_TOKEN_CURSOR, &[next.into(), (wrapped as i32).into()]))?;
         let deleted = if revoked.is_empty() {
             0
         } else {
@@ -547,6 +559,27 @@ fn prune_refresh_tokens(
     grace: default!(Option<Interval>, "'24 hours'"),
 ) -> i64 {
     tokens_batch(self::batch_size(batch_size), self::grace(grace)).0
+}
+
+/// Starts both sweeps over, unless another pruner holds the cursors right
+/// now (then false): for `auth.prune_expired_sessions`, so that going round
+/// once means every row was looked at. The row stays locked to the end of
+/// the transaction.
+#[pg_extern(volatile)]
+fn prune_restart() -> bool {
+    require_primary();
+    guard_prune_state();
+    on_prune_state(|| {
+        Spi::connect_mut(|client| {
+            let cursor = run(client, LOCK_CURSORS, &[])?;
+            if cursor.is_empty() {
+                return Ok(false);
+            }
+            run(client, RESET_CURSORS, &[])?;
+            Ok::<_, pgrx::spi::Error>(true)
+        })
+    })
+    .unwrap_or_else(|e| lookup::spi_failed("restarting the sweeps", e))
 }
 
 /// One batch of each, for `auth.prune_expired_sessions` and the worker.
@@ -673,7 +706,7 @@ fn prune_pause(batch_started: TimestampWithTimeZone, deadline: TimestampWithTime
 pgrx::extension_sql_file!(
     "../sql/prune.sql",
     name = "prune",
-    requires = [prune_sessions, prune_refresh_tokens, prune_step, prune_pause, session_row_validity]
+    requires = [prune_sessions, prune_refresh_tokens, prune_step, prune_pause, prune_restart, session_row_validity]
 );
 
 pub fn step(batch: i64, grace: Micros, token_grace: Micros) -> Step {

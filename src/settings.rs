@@ -371,7 +371,7 @@ fn define() {
         c"auth_sessions.prune_role",
         c"The role the background worker prunes as (empty: the owner of auth.sessions).",
         c"The worker acts as this role, as VACUUM acts as a table's owner: it needs SELECT, UPDATE and DELETE on \
-          auth.sessions and auth.refresh_tokens and SELECT and UPDATE on auth.prune_state, and row security must let \
+          auth.sessions and auth.refresh_tokens, and row security must let \
           it see the rows (BYPASSRLS or policies). As a superuser it refuses to fire triggers written by others.",
         &PRUNE_ROLE,
         GucContext::Sighup,

@@ -31,7 +31,7 @@
 //! launcher after 10 seconds.
 
 use crate::prune;
-use crate::security::{self, Event};
+use crate::security;
 use crate::settings::{self, Pruning};
 use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
 use pgrx::pg_sys;
@@ -360,7 +360,11 @@ fn pin_settings(p: &Pruning) {
 
 fn installed() -> Result<bool, String> {
     in_transaction(None, || {
-        Spi::get_one::<bool>("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'auth_sessions')")
+        // Either mode: standalone, or attached to GoTrue's tables.
+        Spi::get_one::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension
+                             WHERE extname OPERATOR(pg_catalog.=) ANY (ARRAY['auth_sessions', 'auth_sessions_gotrue']::pg_catalog.name[]))",
+        )
             .ok()
             .flatten()
             .unwrap_or(false)
@@ -394,10 +398,12 @@ const RECORD: &str = "UPDATE ONLY auth.prune_state SET \
 fn record(role: pg_sys::Oid, sessions: i64, tokens: i64, took: Duration, error: Option<&str>) {
     let error = error.map(str::to_owned);
     let recorded = in_transaction(Some(role), move || {
-        let state = prune::prune_state();
-        security::refuse_untrusted_triggers(state, Event::Update, role, pg_sys::RowExclusiveLock);
-        security::pinned(&[], || {
-            Spi::run_with_args(RECORD, &[took.as_secs_f64().into(), sessions.into(), tokens.into(), error.into()])
+        // The extension's own table, written as its owner (prune::on_prune_state).
+        prune::guard_prune_state();
+        prune::on_prune_state(|| {
+            security::pinned(&[], || {
+                Spi::run_with_args(RECORD, &[took.as_secs_f64().into(), sessions.into(), tokens.into(), error.into()])
+            })
         })
     });
     match recorded {
