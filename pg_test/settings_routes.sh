@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # No role other than a superuser (or one granted SET on the setting) can make
-# a configured timebox, inactivity_timeout, max_per_user or limit_strategy
+# a configured timebox, inactivity_timeout, allow_low_aal, max_per_user or limit_strategy
 # stop applying, by any route, whichever way the library is loaded: each
 # attempt is refused, or the configured rule still applies, or (where the
 # configured value was lost) the extension refuses to apply rules at all
@@ -38,13 +38,14 @@ GRANT USAGE ON SCHEMA auth TO mallory, granted;
 GRANT SELECT, INSERT, DELETE ON auth.sessions TO mallory, granted;
 GRANT EXECUTE ON FUNCTION auth.session_validity(uuid, timestamptz) TO mallory, granted;
 GRANT SET ON PARAMETER auth_sessions.max_per_user, auth_sessions.timebox,
-    auth_sessions.inactivity_timeout, auth_sessions.limit_strategy TO granted;
+    auth_sessions.inactivity_timeout, auth_sessions.limit_strategy, auth_sessions.allow_low_aal TO granted;
 INSERT INTO auth.users (id) SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid FROM generate_series(1, 200) g;
 INSERT INTO auth.sessions (id, user_id, created_at)
 VALUES ('a0000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000001', now() - interval '2 hours');
 ALTER SYSTEM SET auth_sessions.max_per_user = 1;
 ALTER SYSTEM SET auth_sessions.limit_strategy = 'reject';
 ALTER DATABASE $db SET auth_sessions.timebox = '1h';
+ALTER DATABASE $db SET auth_sessions.allow_low_aal = '1h';
 ALTER ROLE mallory SET auth_sessions.inactivity_timeout = '30min';
 ALTER ROLE granted SET auth_sessions.inactivity_timeout = '30min';
 -- Functions a superuser made with loose SET clauses, owned by mallory.
@@ -67,8 +68,9 @@ for _ in $(seq 1 100); do
 done
 
 LOOSE="SET auth_sessions.max_per_user = 0; SET auth_sessions.timebox = 0;
-SET auth_sessions.inactivity_timeout = 0; SET auth_sessions.limit_strategy = 'evict_oldest';"
-LOOSE_OPTIONS="-c auth_sessions.max_per_user=0 -c auth_sessions.timebox=0 -c auth_sessions.inactivity_timeout=0 -c auth_sessions.limit_strategy=evict_oldest"
+SET auth_sessions.inactivity_timeout = 0; SET auth_sessions.limit_strategy = 'evict_oldest';
+SET auth_sessions.allow_low_aal = 0;"
+LOOSE_OPTIONS="-c auth_sessions.max_per_user=0 -c auth_sessions.timebox=0 -c auth_sessions.inactivity_timeout=0 -c auth_sessions.limit_strategy=evict_oldest -c auth_sessions.allow_low_aal=0"
 user=1
 out=$work/settings_routes.out
 : >"$out"
