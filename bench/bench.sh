@@ -23,6 +23,8 @@ psql -d "$DB" -f bench/dataset.sql
 psql -d "$DB" -f bench/variants.sql
 log "measuring lookups and policies (best of several runs each)"
 psql -d "$DB" -f bench/measure.sql
+log "the policy in fresh connections (the first statement of each)"
+SOCK=$SOCK PORT=$PORT DB=$DB bench/fresh.sh
 log "pruning: throughput against one DELETE and GoTrue-style batches"
 psql -d "$DB" -f bench/prune.sql
 for round in $(seq 1 "${PRUNE_ROUNDS:-5}"); do

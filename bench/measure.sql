@@ -63,7 +63,7 @@ ALTER TABLE public.items ENABLE ROW LEVEL SECURITY;
 CREATE POLICY items_unwrapped ON public.items FOR SELECT USING (auth.current_session_is_valid());
 SELECT pg_temp.measure('rls count(*)', 'USING (auth.current_session_is_valid())', 'SELECT pg_temp.count_as_authenticated()', 5, false, 2);
 SET LOCAL auth_sessions.hoist_current_session = off;
-SELECT pg_temp.measure('rls count(*)', 'same, planner hook off (per-row calls, per-snapshot cache)', 'SELECT pg_temp.count_as_authenticated()', 3, false, 3);
+SELECT pg_temp.measure('rls count(*)', 'same, hoisting off (per-row calls, per-snapshot cache)', 'SELECT pg_temp.count_as_authenticated()', 3, false, 3);
 SET LOCAL auth_sessions.hoist_current_session = on;
 DROP POLICY items_unwrapped ON public.items;
 CREATE POLICY items_wrapped ON public.items FOR SELECT USING ((SELECT auth.current_session_is_valid()));

@@ -233,6 +233,11 @@ COMMENT ON FUNCTION auth.current_session_is_valid() IS
 COMMENT ON FUNCTION auth.current_session_aal() IS
     'auth_sessions: the stored aal (aal1, aal2, aal3, as text) of the current request''s session when it is valid, else NULL';
 GRANT EXECUTE ON FUNCTION auth.session_id(), auth.current_session_is_valid(), auth.current_session_aal() TO PUBLIC;
+-- Their planner support function (src/planner.rs): called by the planner,
+-- never from SQL (it takes and returns `internal`).
+COMMENT ON FUNCTION auth.current_session_support(internal) IS
+    'auth_sessions: planner support function of session_id(), current_session_is_valid() and current_session_aal(): rewrites their calls as (SELECT ...), evaluated once per statement (auth_sessions.hoist_current_session)';
+REVOKE EXECUTE ON FUNCTION auth.current_session_support(internal) FROM PUBLIC;
 -- Calling them by name needs USAGE on the schema (policies do not); this
 -- grants no access to any table or other function in it. Standalone only:
 -- in attach mode the schema is GoTrue's, and its privileges stay as they are

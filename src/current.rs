@@ -194,7 +194,7 @@ fn current() -> Answer {
 
 /// The `session_id` claim of the current request; NULL when absent, empty or
 /// not a uuid.
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_safe, support = current_session_support)]
 fn session_id() -> Option<Uuid> {
     let (per_claim, claims_json) = claim_settings();
     claimed_id(per_claim, claims_json).map(Uuid::from_bytes)
@@ -202,7 +202,7 @@ fn session_id() -> Option<Uuid> {
 
 /// Whether the current request's session exists and is valid now; false when
 /// there is no usable `session_id` claim.
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_safe, support = current_session_support)]
 fn current_session_is_valid() -> bool {
     current().reason.is_valid()
 }
@@ -210,7 +210,7 @@ fn current_session_is_valid() -> bool {
 /// The stored aal of the current request's session when it is valid, else
 /// NULL, as text (`aal1`, `aal2`, `aal3`), so that the extension's functions
 /// depend on no type of the tables they read.
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_safe, support = current_session_support)]
 fn current_session_aal() -> Option<String> {
     current().aal.and_then(lookup::enum_label)
 }

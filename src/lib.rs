@@ -33,7 +33,6 @@ pgrx::extension_sql_file!("../sql/lifecycle.sql", name = "lifecycle", finalize);
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
     lookup::register();
-    planner::register();
     // SAFETY: a flag PostgreSQL sets while loading shared_preload_libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         worker::register();

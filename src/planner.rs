@@ -1,33 +1,33 @@
-//! Planner hook: in row-level-security quals, evaluate the current-session
-//! functions once per statement instead of once per row.
+//! Once per statement: a planner support function for the current-session
+//! functions.
 //!
 //! PostgreSQL never turns a security qual into a one-time filter, so a policy
-//! `USING (auth.current_session_is_valid())` calls the function for every row
-//! it scans. Rewriting the call as `(SELECT auth.current_session_is_valid())`
-//! makes the planner compute it once, as an InitPlan, which is what users are
-//! told to write by hand. This hook does that rewrite before planning, for the
+//! `USING (auth.current_session_is_valid())` would call the function for
+//! every row it scans. Rewriting the call as `(SELECT
+//! auth.current_session_is_valid())` makes the planner compute it once, as
+//! an InitPlan, which is what users are told to write by hand. The
 //! extension's argument-less STABLE functions `auth.current_session_is_valid()`,
-//! `auth.current_session_aal()` and `auth.session_id()`, recognized by their
-//! code (never by name: a user's own function called `auth.session_id` is left
-//! alone): evaluating a STABLE
-//! function once per statement is exactly what STABLE allows, so answers do
-//! not change, only their cost.
+//! `auth.current_session_aal()` and `auth.session_id()` are declared with
+//! `SUPPORT auth.current_session_support`: while a statement is planned, the
+//! planner asks it (`SupportRequestSimplify`) about each of their calls, and it
+//! answers with that rewrite. Evaluating a STABLE function once per statement
+//! is exactly what STABLE allows, so answers do not change, only their cost.
 //!
-//! The rewrite happens only where the call sits in node types handled below
-//! (lists, AND/OR/NOT, operators, function arguments, NULL and boolean tests,
-//! COALESCE, relabelling); anywhere else the call stays per row, where the
-//! per-snapshot cache in `current.rs` keeps it cheap. It applies to queries
-//! planned after the library is loaded in the backend (see the README:
-//! `session_preload_libraries`), and can be turned off with
-//! `auth_sessions.hoist_current_session = off`.
+//! Because the planner calls the support function itself, this works from
+//! the first statement of a connection (the call loads the library), with no
+//! global hook and without touching anything but the extension's own calls
+//! (recognized by their code, never by name): policies, WHERE clauses, target
+//! lists, any expression the planner simplifies. It stays per row where the
+//! planner does not simplify, or with `auth_sessions.hoist_current_session =
+//! off`; there the per-snapshot cache in `current.rs` keeps it cheap.
 
 use crate::settings;
 use pgrx::pg_sys;
 use pgrx::pg_sys::NodeTag;
+use pgrx::datum::Internal;
 use pgrx::pg_catalog::pg_proc::PgProc;
-use std::ffi::{c_char, c_int, c_void, CStr};
-
-static mut PREVIOUS: pg_sys::planner_hook_type = None;
+use pgrx::prelude::*;
+use std::ffi::CStr;
 
 /// `ClanguageId`: pg_language's fixed OID for `LANGUAGE c`.
 const C_LANGUAGE: pg_sys::Oid = pg_sys::Oid::from_u32(13);
@@ -42,56 +42,6 @@ const OURS: [(&CStr, Wrapper); 3] = [
     (c"session_id_wrapper", crate::current::session_id_wrapper),
 ];
 
-/// Installs the hook, keeping any previous one; called once from `_PG_init`.
-pub fn register() {
-    // SAFETY: _PG_init runs once per backend, single-threaded, before any
-    // planning can reach this library; chaining keeps other extensions' hooks.
-    unsafe {
-        PREVIOUS = pg_sys::planner_hook;
-        pg_sys::planner_hook = Some(plan);
-    }
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn plan(
-    parse: *mut pg_sys::Query,
-    query_string: *const c_char,
-    cursor_options: c_int,
-    bound_params: pg_sys::ParamListInfo,
-) -> *mut pg_sys::PlannedStmt {
-    if settings::hoist_current_session() {
-        // SAFETY: `parse` is the planner's own (copied) query tree, which the
-        // planner itself rewrites in place; new nodes are palloc'd in the
-        // current (planner) memory context.
-        unsafe { walk(parse.cast(), std::ptr::null_mut()) };
-    }
-    // SAFETY: the previous hook or the standard planner, with our arguments.
-    unsafe {
-        match PREVIOUS {
-            Some(previous) => previous(parse, query_string, cursor_options, bound_params),
-            None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
-        }
-    }
-}
-
-/// Visits every Query in the tree (subqueries, CTEs, sublinks included) and
-/// rewrites the security quals of its range-table entries.
-unsafe extern "C-unwind" fn walk(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
-    if node.is_null() {
-        return false;
-    }
-    // SAFETY: `node` is a valid Node of the tree being planned; the walkers
-    // are PostgreSQL's own.
-    unsafe {
-        if (*node).type_ == NodeTag::T_Query {
-            let query: *mut pg_sys::Query = node.cast();
-            hoist_in_security_quals(query);
-            return pg_sys::query_tree_walker(query, Some(walk), context, 0);
-        }
-        pg_sys::expression_tree_walker(node, Some(walk), context)
-    }
-}
-
 unsafe fn list_cells(list: *mut pg_sys::List) -> &'static mut [pg_sys::ListCell] {
     if list.is_null() {
         return &mut [];
@@ -100,67 +50,67 @@ unsafe fn list_cells(list: *mut pg_sys::List) -> &'static mut [pg_sys::ListCell]
     unsafe { std::slice::from_raw_parts_mut((*list).elements, (*list).length as usize) }
 }
 
-unsafe fn hoist_in_security_quals(query: *mut pg_sys::Query) {
-    let mut changed = false;
-    // SAFETY: the range table is a List of RangeTblEntry pointers.
+/// The support function of the three current-session functions. For a
+/// `SupportRequestSimplify` during planning it returns `(SELECT <call>)`;
+/// for anything else, or where it must not rewrite, a null pointer (no
+/// change).
+#[pg_extern(sql = r#"
+CREATE FUNCTION auth.current_session_support(request internal) RETURNS internal
+    LANGUAGE c AS 'MODULE_PATHNAME', 'current_session_support_wrapper';
+"#)]
+fn current_session_support(request: Internal) -> Internal {
+    let unchanged = Internal::from(Some(pg_sys::Datum::from(0usize)));
+    let Some(request) = request.unwrap() else { return unchanged };
+    let node = request.cast_mut_ptr::<pg_sys::Node>();
+    // SAFETY: PostgreSQL passes a SupportRequest* node; its tag says which
+    // struct it is. The FuncExpr and the planner state belong to the
+    // planning in progress, whose memory context is current.
     unsafe {
-        for cell in list_cells((*query).rtable) {
-            let rte: *mut pg_sys::RangeTblEntry = cell.ptr_value.cast();
-            if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION && !(*rte).securityQuals.is_null() {
-                changed |= replace(std::ptr::addr_of_mut!((*rte).securityQuals).cast());
-            }
+        if node.is_null() || (*node).type_ != NodeTag::T_SupportRequestSimplify {
+            return unchanged;
         }
-        if changed {
-            (*query).hasSubLinks = true;
+        let req = node.cast::<pg_sys::SupportRequestSimplify>();
+        let (root, call) = ((*req).root, (*req).fcall);
+        if root.is_null() || call.is_null() || !settings::hoist_current_session() || !is_hoistable(call) {
+            return unchanged;
         }
+        // Planning the `(SELECT <call>)` made here: leave that call alone.
+        if is_hoisted_query((*root).parse) {
+            return unchanged;
+        }
+        let sublink = init_plan_for(call.cast());
+        // The planner turns SubLinks into SubPlans (here, an InitPlan) only
+        // in queries marked as having them.
+        (*(*root).parse).hasSubLinks = true;
+        Internal::from(Some(pg_sys::Datum::from(sublink)))
     }
 }
 
-/// Replaces hoistable calls at or below `*slot`; true when anything changed.
-unsafe fn replace(slot: *mut *mut pg_sys::Node) -> bool {
-    // SAFETY: `slot` points at a Node pointer field or list cell of the tree;
-    // each arm casts to the struct its tag names.
+/// Whether `query` is a `SELECT <call>` as `init_plan_for` builds it: no
+/// relation (the planner gives an empty FROM one `RTE_RESULT` entry), no
+/// quals, one target that is one of the three calls.
+unsafe fn is_hoisted_query(query: *mut pg_sys::Query) -> bool {
+    // SAFETY: `query` is the Query being planned; its lists hold the node
+    // types their fields say.
     unsafe {
-        let node = *slot;
-        if node.is_null() {
+        if query.is_null() {
             return false;
         }
-        match (*node).type_ {
-            NodeTag::T_List => {
-                let mut changed = false;
-                for cell in list_cells(node.cast()) {
-                    changed |= replace(std::ptr::addr_of_mut!(cell.ptr_value).cast());
-                }
-                changed
-            }
-            NodeTag::T_FuncExpr => {
-                let f: *mut pg_sys::FuncExpr = node.cast();
-                if is_hoistable(f) {
-                    *slot = init_plan_for(node);
-                    true
-                } else {
-                    replace(std::ptr::addr_of_mut!((*f).args).cast())
-                }
-            }
-            NodeTag::T_BoolExpr => replace(std::ptr::addr_of_mut!((*node.cast::<pg_sys::BoolExpr>()).args).cast()),
-            NodeTag::T_OpExpr | NodeTag::T_DistinctExpr | NodeTag::T_NullIfExpr => {
-                replace(std::ptr::addr_of_mut!((*node.cast::<pg_sys::OpExpr>()).args).cast())
-            }
-            NodeTag::T_ScalarArrayOpExpr => {
-                replace(std::ptr::addr_of_mut!((*node.cast::<pg_sys::ScalarArrayOpExpr>()).args).cast())
-            }
-            NodeTag::T_CoalesceExpr => {
-                replace(std::ptr::addr_of_mut!((*node.cast::<pg_sys::CoalesceExpr>()).args).cast())
-            }
-            NodeTag::T_NullTest => replace(std::ptr::addr_of_mut!((*node.cast::<pg_sys::NullTest>()).arg).cast()),
-            NodeTag::T_BooleanTest => {
-                replace(std::ptr::addr_of_mut!((*node.cast::<pg_sys::BooleanTest>()).arg).cast())
-            }
-            NodeTag::T_RelabelType => {
-                replace(std::ptr::addr_of_mut!((*node.cast::<pg_sys::RelabelType>()).arg).cast())
-            }
-            _ => false,
+        let only_results = list_cells((*query).rtable).iter().all(|cell| {
+            let rte: *mut pg_sys::RangeTblEntry = cell.ptr_value.cast();
+            (*rte).rtekind == pg_sys::RTEKind::RTE_RESULT
+        });
+        let from = (*query).jointree;
+        if !only_results || (!from.is_null() && !(*from).quals.is_null()) {
+            return false;
         }
+        let targets = list_cells((*query).targetList);
+        if targets.len() != 1 {
+            return false;
+        }
+        let target: *mut pg_sys::TargetEntry = targets[0].ptr_value.cast();
+        let expr = (*target).expr.cast::<pg_sys::Node>();
+        !expr.is_null() && (*expr).type_ == NodeTag::T_FuncExpr && is_hoistable(expr.cast())
     }
 }
 

@@ -183,7 +183,7 @@ pub fn session_limit() -> Option<(u32, LimitStrategy)> {
     }
 }
 
-/// Whether the planner hook evaluates current-session calls in security quals
+/// Whether the planner support function evaluates current-session calls
 /// once per statement (see planner.rs).
 pub fn hoist_current_session() -> bool {
     HOIST_CURRENT_SESSION.get()
@@ -288,8 +288,8 @@ fn define() {
     // Only how often a function runs, never what it answers: anyone may set it.
     GucRegistry::define_bool_guc(
         c"auth_sessions.hoist_current_session",
-        c"Evaluate auth.current_session_is_valid(), current_session_aal() and session_id() once per statement in row-level-security policies.",
-        c"Rewrites such calls in policy quals as (SELECT ...) InitPlans when planning. Turning it off only makes policies slower.",
+        c"Evaluate auth.current_session_is_valid(), current_session_aal() and session_id() once per statement.",
+        c"Their planner support function rewrites their calls as (SELECT ...) InitPlans when planning. Turning it off only makes policies slower.",
         &HOIST_CURRENT_SESSION,
         GucContext::Userset,
         GucFlags::default(),

@@ -28,7 +28,7 @@ SELECT c::regclass AS dumped, cond
   FROM pg_catalog.pg_extension e,
        unnest(e.extconfig, e.extcondition) AS x(c, cond)
  WHERE e.extname = 'auth_sessions'
- ORDER BY 1::text;
+ ORDER BY c::regclass::text;
 -- No privilege on these tables goes to PUBLIC.
 SELECT c.relname, a.privilege_type
   FROM pg_catalog.pg_class c, aclexplode(c.relacl) a

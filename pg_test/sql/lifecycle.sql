@@ -266,7 +266,7 @@ SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'auth.sess
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute
   FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'auth_sessions')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- Only superusers change the settings, and an ordinary role's value set
 -- before the library is loaded in its backend never takes effect.

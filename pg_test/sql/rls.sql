@@ -134,7 +134,8 @@ SELECT count(*) FROM public.notes;
 COMMIT;
 
 -- The calls are evaluated once per statement (an InitPlan), as a hand-written
--- (SELECT ...) would be; with the hook off they run per row, same answers.
+-- (SELECT ...) would be (the functions' planner support function rewrites
+-- them); with hoisting off they run per row, same answers.
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', '{"session_id":"b0000000-0000-4000-8000-00000000000b"}', true) IS NOT NULL AS claims_set;
@@ -146,7 +147,8 @@ SET LOCAL auth_sessions.hoist_current_session = off;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM public.notes;
 SELECT count(*) FROM public.notes;
 COMMIT;
--- A call where the rewrite does not reach (inside CASE) stays per row, correct.
+-- Inside CASE too (wherever the planner simplifies expressions): the InitPlan
+-- is evaluated only if the CASE needs it.
 CREATE POLICY notes_case ON public.notes FOR SELECT
     USING (CASE WHEN id > 0 THEN auth.current_session_is_valid() ELSE false END);
 BEGIN;
@@ -169,6 +171,15 @@ EXECUTE visible;
 RESET ROLE;
 DEALLOCATE visible;
 RESET request.jwt.claims;
+
+-- From the first statement of a connection: planning it asks the support
+-- function, which loads the library; no session_preload_libraries needed.
+\c
+SELECT count(*) AS library_loaded FROM pg_catalog.pg_settings WHERE name = 'auth_sessions.hoist_current_session';
+SET ROLE authenticated;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM public.notes;
+RESET ROLE;
+SELECT count(*) AS library_loaded FROM pg_catalog.pg_settings WHERE name = 'auth_sessions.hoist_current_session';
 
 DROP TABLE public.notes;
 DROP EXTENSION auth_sessions;

@@ -47,7 +47,7 @@ SELECT p.oid::regprocedure AS routine
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'auth_sessions')
    AND (p.prosecdef OR (p.prokind <> 'p' AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
                         AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)))
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 INSERT INTO auth.users (id) VALUES
     ('00000000-0000-4000-8000-000000000001'), ('00000000-0000-4000-8000-000000000002');
