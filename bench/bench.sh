@@ -25,6 +25,8 @@ log "measuring lookups and policies (best of several runs each)"
 psql -d "$DB" -f bench/measure.sql
 log "the policy in fresh connections (the first statement of each)"
 SOCK=$SOCK PORT=$PORT DB=$DB bench/fresh.sh
+log "sign-ins under the per-user limit (pgbench, tps and WAL per sign-in)"
+SOCK=$SOCK PORT=$PORT DB=$DB bench/signin.sh
 log "pruning: throughput against one DELETE and GoTrue-style batches"
 psql -d "$DB" -f bench/prune.sql
 for round in $(seq 1 "${PRUNE_ROUNDS:-5}"); do

@@ -197,21 +197,65 @@ fn could_not_evict(user_id: Uuid) -> ! {
     unreachable!("ERROR does not return")
 }
 
-/// BEFORE INSERT ON auth.sessions FOR EACH ROW.
-#[pg_trigger]
-fn enforce_session_limit<'a>(
-    trigger: &'a PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, pgrx::datum::TryFromDatumError> {
-    let Some(new) = trigger.new() else {
-        return Ok(None);
-    };
-    if let Some((max, strategy)) = settings::session_limit() {
-        // A NULL user_id is left to the NOT NULL constraint.
-        if let Some(user_id) = new.get_by_name::<Uuid>("user_id")? {
-            make_room(user_id, max, strategy);
-        }
+/// The inserted row's `user_id`, found by name in the table's row type and
+/// read only if it is a uuid (the column is checked, not trusted).
+///
+/// SAFETY: `td` is the TriggerData of a row-level INSERT trigger call, so
+/// `tg_relation` is the open relation and `tg_trigtuple` the new row.
+unsafe fn inserted_user_id(td: *mut pg_sys::TriggerData) -> Option<Uuid> {
+    // SAFETY: as the function's contract says; the attribute array holds
+    // `natts` entries, and a uuid datum points at 16 bytes of the tuple.
+    unsafe {
+        let tupdesc = (*(*td).tg_relation).rd_att;
+        let natts = (*tupdesc).natts as usize;
+        let attrs = (*tupdesc).attrs.as_slice(natts);
+        let i = attrs.iter().position(|a| {
+            !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()) == c"user_id" && a.atttypid == pg_sys::UUIDOID
+        })?;
+        let mut isnull = false;
+        let d = pg_sys::heap_getattr((*td).tg_trigtuple, (i + 1) as i32, tupdesc, &mut isnull);
+        (!isnull).then(|| Uuid::from_bytes(*d.cast_mut_ptr::<[u8; 16]>()))
     }
-    Ok(Some(new))
+}
+
+/// BEFORE INSERT ON auth.sessions FOR EACH ROW. A plain C trigger function:
+/// with the limit off it returns the new row untouched, at the cost of
+/// reading one setting; with it on, it makes room first.
+#[pg_extern(sql = r#"
+CREATE FUNCTION auth.enforce_session_limit() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'enforce_session_limit_wrapper';
+"#)]
+fn enforce_session_limit(fcinfo: pg_sys::FunctionCallInfo) -> pgrx::datum::Internal {
+    // SAFETY: `fcinfo` is the call's; its context, when a TriggerData node,
+    // describes the firing (checked below before anything is read).
+    unsafe {
+        let context = (*fcinfo).context;
+        let event = if !context.is_null() && (*context).type_ == pg_sys::NodeTag::T_TriggerData {
+            (*(context as *mut pg_sys::TriggerData)).tg_event
+        } else {
+            u32::MAX
+        };
+        let before_insert_row = event != u32::MAX
+            && event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_INSERT
+            && event & pg_sys::TRIGGER_EVENT_ROW != 0
+            && event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_BEFORE;
+        if !before_insert_row {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                "auth.enforce_session_limit() must be called as a BEFORE INSERT FOR EACH ROW trigger"
+            );
+        }
+        let td = context as *mut pg_sys::TriggerData;
+        if let Some((max, strategy)) = settings::session_limit() {
+            // A NULL user_id is left to the NOT NULL constraint.
+            if let Some(user_id) = inserted_user_id(td) {
+                make_room(user_id, max, strategy);
+            }
+        }
+        // The row to insert, unchanged (`Internal` only carries the pointer).
+        pgrx::datum::Internal::from(Some(pg_sys::Datum::from((*td).tg_trigtuple)))
+    }
 }
 
 #[cfg(test)]

@@ -258,6 +258,14 @@ SELECT auth.session_row_validity(r, '2026-01-01 00:00+00')
 SELECT auth.session_row_validity(s, NULL) FROM auth.sessions s LIMIT 1;
 \echo :LAST_ERROR_SQLSTATE
 
+-- The limit's trigger function runs only as a BEFORE INSERT FOR EACH ROW
+-- trigger.
+CREATE TABLE public.other_sessions (LIKE auth.sessions);
+CREATE TRIGGER wrong AFTER INSERT ON public.other_sessions FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
+INSERT INTO public.other_sessions (id, user_id) VALUES (gen_random_uuid(), gen_random_uuid());
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE public.other_sessions;
+
 -- The trigger is the one difference from the seed in \d+ auth.sessions.
 SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass AND NOT tgisinternal;
 
