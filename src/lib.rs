@@ -15,6 +15,7 @@ mod prune;
 mod rows;
 mod security;
 mod sessions;
+mod statements;
 mod settings;
 mod worker;
 pub mod validity;

@@ -21,6 +21,7 @@
 
 use crate::lookup::{self, Seen};
 use crate::security::{self, Event};
+use crate::statements;
 use crate::settings::{self, LimitStrategy};
 use crate::validity::{self, last_refreshed, Micros, Policy, SessionTimes};
 use pgrx::datum::Uuid;
@@ -167,7 +168,8 @@ fn evict(keys: &[[u8; 16]]) {
         security::refuse_untrusted_triggers(child, Event::Delete, security::owner_of(child), lock);
     }
     let ids: Vec<Uuid> = keys.iter().map(|k| Uuid::from_bytes(*k)).collect();
-    security::pinned(&[], || Spi::connect_mut(|client| client.update(EVICT, None, &[ids.into()]).map(|_| ())))
+    // A kept plan (statements.rs), with search_path pinned there.
+    Spi::connect_mut(|client| statements::run(client, EVICT, &[ids.into()]).map(|_| ()))
         .unwrap_or_else(|e| lookup::spi_failed("enforcing the session limit", e));
     // SAFETY: makes the delete visible to the count that follows, as the
     // next command of the transaction would see it.

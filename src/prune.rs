@@ -45,6 +45,7 @@
 //! `pause_after` says how long (the rules are in pacing.rs).
 
 use crate::direct;
+use crate::statements::run;
 use crate::lookup::{self, Catalog, Seen};
 use crate::pacing;
 use crate::security::{self, Event};
@@ -55,43 +56,8 @@ use crate::settings;
 use crate::validity::{self, Micros, Policy, SessionTimes};
 use pgrx::datum::{Interval, TimestampWithTimeZone, Uuid};
 use pgrx::prelude::*;
-use pgrx::datum::DatumWithOid;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
-use std::cell::RefCell;
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
-
-thread_local! {
-    /// Each statement is planned once per backend and kept (PostgreSQL
-    /// re-plans it if the tables change): planning `= ANY($1)` with a
-    /// thousand-element array every batch cost more than some of the work.
-    static PREPARED: RefCell<HashMap<&'static str, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
-}
-
-/// Runs `query` (one of the constants below) as a kept prepared statement,
-/// its parameter types taken from `args`, with a generic plan and
-/// `search_path` pinned. The batch statements take arrays of up to
-/// `batch_size` values: a plan made for the values at hand would estimate
-/// each of them, every batch.
-fn run<'conn>(
-    client: &mut SpiClient<'conn>,
-    query: &'static str,
-    args: &[DatumWithOid<'_>],
-) -> Result<SpiTupleTable<'conn>, pgrx::spi::Error> {
-    PREPARED.with(|p| {
-        let mut prepared = p.borrow_mut();
-        security::pinned(&[(c"plan_cache_mode", c"force_generic_plan")], || {
-            let statement = match prepared.entry(query) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => {
-                    let types: Vec<PgOid> = args.iter().map(|a| PgOid::from_untagged(a.oid())).collect();
-                    e.insert(client.prepare_mut(query, &types)?.keep())
-                }
-            };
-            client.update(&*statement, None, args)
-        })
-    })
-}
+use pgrx::spi::SpiClient;
+use std::collections::HashSet;
 
 /// How many rows a sweep may examine for each row the batch may delete.
 const SWEEP_ROWS_PER_ROW: i64 = 10;
