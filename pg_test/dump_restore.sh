@@ -11,31 +11,9 @@ mkdir -p "$workdir"
 . "$(dirname "$0")/common.sh"
 
 fresh_db dump_src
+here=$(cd "$(dirname "$0")" && pwd)
+psql -d dump_src -c "CREATE EXTENSION auth_sessions" -f "$here/fixtures/populate.sql" >/dev/null
 psql -d dump_src <<'SQL'
-CREATE EXTENSION auth_sessions;
-INSERT INTO auth.users (id)
-SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid FROM generate_series(1, 50) u;
-INSERT INTO auth.sessions (id, user_id, created_at, updated_at, factor_id, aal, not_after,
-                           refreshed_at, user_agent, ip, tag)
-SELECT ('10000000-0000-4000-8000-' || lpad(to_hex(s), 12, '0'))::uuid,
-       ('00000000-0000-4000-8000-' || lpad(to_hex(1 + s % 50), 12, '0'))::uuid,
-       timestamptz '2026-01-01 00:00:00+00' + s * interval '1 minute',
-       timestamptz '2026-01-01 00:00:00+00' + s * interval '2 minute',
-       CASE WHEN s % 3 = 0 THEN gen_random_uuid() END,
-       (ARRAY['aal1', 'aal2', 'aal3', NULL])[1 + s % 4]::auth.aal_level,
-       CASE WHEN s % 5 = 0 THEN timestamptz '2026-02-01 00:00:00+00' END,
-       CASE WHEN s % 2 = 0 THEN timestamp '2026-01-02 03:04:05.678901' + s * interval '1 second' END,
-       'agent ' || s || E' with \\ backslash, tab\t and ''quote''',
-       CASE WHEN s % 7 <> 0 THEN ('10.0.' || s % 256 || '.1')::inet END,
-       CASE WHEN s % 4 = 0 THEN 'tag-' || s END
-  FROM generate_series(1, 300) s;
-INSERT INTO auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent, session_id)
-SELECT '00000000-0000-0000-0000-000000000000', 'token-' || n, user_id::text, n % 2 = 0,
-       created_at, updated_at, CASE WHEN n > 1 THEN 'token-' || (n - 1) END, id
-  FROM (SELECT s.*, row_number() OVER (ORDER BY s.id) AS n FROM auth.sessions s) s;
-INSERT INTO auth.mfa_amr_claims (session_id, created_at, updated_at, authentication_method, id)
-SELECT id, created_at, updated_at, (ARRAY['password', 'totp', 'otp'])[1 + m], gen_random_uuid()
-  FROM auth.sessions, generate_series(0, 1) m;
 -- Make the sequence's position differ from its row count.
 DO $$ BEGIN PERFORM setval('auth.refresh_tokens_id_seq', 1000); END $$;
 SQL
@@ -76,10 +54,9 @@ for format in custom plain; do
     if [ "$next" != 1001 ]; then echo "FAILED: next refresh_tokens id after $format restore is $next, want 1001" >&2; failed=1; fi
 done
 
-here=$(cd "$(dirname "$0")" && pwd)
 fresh_db attach_src
 psql -d attach_src -f "$here/fixtures/gotrue_like.sql" >/dev/null
-psql -d attach_src -c "CREATE EXTENSION auth_sessions_gotrue" -f "$here/fixtures/populate_attached.sql" >/dev/null
+psql -d attach_src -c "CREATE EXTENSION auth_sessions_gotrue" -f "$here/fixtures/populate.sql" >/dev/null
 "$here/attach_dump.sh" attach_src "$workdir/attach" 10000000-0000-4000-8000-000000000001 \
     00000000-0000-4000-8000-000000000001 || failed=1
 exit $failed

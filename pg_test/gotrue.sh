@@ -92,7 +92,7 @@ rm -rf "$out"; mkdir -p "$out"
     gotrue_exercise || { cat "$out/regression.diffs" >&2; failed=1; }
 
 log "pg_dump of the attached database, restored in three formats"
-psql -d "$db" -c "DELETE FROM auth.users" -f "$here/fixtures/populate_attached.sql" >/dev/null
+psql -d "$db" -c "DELETE FROM auth.users" -f "$here/fixtures/populate.sql" >/dev/null
 "$here/attach_dump.sh" "$db" "$work/dump" 10000000-0000-4000-8000-000000000001 \
     00000000-0000-4000-8000-000000000001 || failed=1
 
