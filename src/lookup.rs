@@ -511,8 +511,11 @@ pub fn session(id: &[u8; 16], policy: &Policy) -> Option<SessionRow> {
     });
     row.map(|mut r| {
         r.times = complete(Some(id), r.times.created_at, r.times.not_after, r.times.refreshed_at, policy, Seen::ByStatement);
-        let label = r.aal.and_then(enum_label);
-        r.times.low_aal = low_aal(user.as_ref(), label.as_deref(), policy, Seen::ByStatement);
+        // The label (a syscache lookup) only when the rule is on.
+        if policy.needs_aal() {
+            let label = r.aal.and_then(enum_label);
+            r.times.low_aal = low_aal(user.as_ref(), label.as_deref(), policy, Seen::ByStatement);
+        }
         r
     })
 }

@@ -19,8 +19,26 @@ pub struct Row {
     /// `refreshed_at`: a `timestamp` holding UTC wall-clock time (or a
     /// `timestamptz`); either way its internal value is the instant.
     pub refreshed_at: Option<Micros>,
-    /// The label of `aal` (an enum such as `auth.aal_level`, or text).
-    pub aal: Option<String>,
+    /// `aal`, as stored: read as a label only when asked ([`Row::aal_label`]).
+    pub aal: Option<Aal>,
+}
+
+/// A stored `aal`: an enum value (its `pg_enum` OID) or text.
+#[derive(Debug)]
+pub enum Aal {
+    Enum(pg_sys::Oid),
+    Text(String),
+}
+
+impl Row {
+    /// The label of `aal` (`aal1`, ...), looked up only here.
+    pub fn aal_label(&self) -> Option<String> {
+        match &self.aal {
+            Some(Aal::Enum(oid)) => crate::lookup::enum_label(*oid),
+            Some(Aal::Text(text)) => Some(text.clone()),
+            None => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -106,9 +124,9 @@ pub fn read(datum: pg_sys::Datum) -> Row {
                 (b"not_after", _) => row.not_after = Some(d.value() as i64),
                 (b"refreshed_at", _) => row.refreshed_at = Some(d.value() as i64),
                 (_, Kind::Label) if type_ == pg_sys::TEXTOID => {
-                    row.aal = String::from_datum(d, false);
+                    row.aal = String::from_datum(d, false).map(Aal::Text);
                 }
-                (_, _) => row.aal = crate::lookup::enum_label(pg_sys::Oid::from(d.value() as u32)),
+                (_, _) => row.aal = Some(Aal::Enum(pg_sys::Oid::from(d.value() as u32))),
             }
         }
         pgrx::release_tupdesc(tupdesc);

@@ -66,6 +66,8 @@ pub fn session_row_validity(session: Option<AnyElement>, at: Option<TimestampWit
         &policy,
         lookup::Seen::ByStatement,
     );
-    times.low_aal = lookup::low_aal(row.user_id.as_ref(), row.aal.as_deref(), &policy, lookup::Seen::ByStatement);
+    if policy.needs_aal() {
+        times.low_aal = lookup::low_aal(row.user_id.as_ref(), row.aal_label().as_deref(), &policy, lookup::Seen::ByStatement);
+    }
     validity::decide(Some(&times), &policy, now).as_str()
 }

@@ -6,6 +6,9 @@
 -- the extension attached between the 59th and the 60th.
 \set SHOW_CONTEXT never
 \set VERBOSITY default
+-- GoTrue's sign-in INSERT, prepared again after each reconnection.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set signin :abs_srcdir '/signin.sql'
 SET TimeZone = 'UTC';
 \c - supabase_auth_admin
 SET TimeZone = 'UTC';
@@ -16,11 +19,7 @@ INSERT INTO users (instance_id, id, aud, role, email, created_at, updated_at) VA
     ('00000000-0000-0000-0000-000000000000', '00000000-0000-4000-8000-000000000003', 'authenticated', 'authenticated', 'three@example.com', now(), now());
 
 -- Sign-in: the session with all 15 columns, its amr claim, its refresh token.
-PREPARE signin(auth.aal_level, timestamptz, uuid, uuid, inet, timestamptz, uuid, bigint, text, timestamp, text, text,
-               timestamptz, text, uuid) AS
-INSERT INTO "sessions" ("aal", "created_at", "factor_id", "id", "ip", "not_after", "oauth_client_id",
-    "refresh_token_counter", "refresh_token_hmac_key", "refreshed_at", "scopes", "tag", "updated_at", "user_agent",
-    "user_id") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
+\i :signin
 PREPARE amr(uuid, uuid, timestamptz, timestamptz, text, timestamptz) AS
 INSERT INTO mfa_amr_claims(id, session_id, created_at, updated_at, authentication_method) values ($1, $2, $3, $4, $5)
 ON CONFLICT ON CONSTRAINT mfa_amr_claims_session_id_authentication_method_pkey DO UPDATE SET updated_at = $6;
@@ -83,11 +82,7 @@ INSERT INTO auth.mfa_factors (id, user_id, friendly_name, factor_type, status, c
 VALUES ('f2000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000002', 'phone app', 'totp', 'verified', now(), now());
 \c - supabase_auth_admin
 SET TimeZone = 'UTC';
-PREPARE signin(auth.aal_level, timestamptz, uuid, uuid, inet, timestamptz, uuid, bigint, text, timestamp, text, text,
-               timestamptz, text, uuid) AS
-INSERT INTO "sessions" ("aal", "created_at", "factor_id", "id", "ip", "not_after", "oauth_client_id",
-    "refresh_token_counter", "refresh_token_hmac_key", "refreshed_at", "scopes", "tag", "updated_at", "user_agent",
-    "user_id") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
+\i :signin
 EXECUTE signin('aal1', now() - interval '2 hours', NULL, 'a2000000-0000-4000-8000-000000000003', NULL, NULL, NULL, NULL,
                NULL, NULL, NULL, NULL, now(), NULL, '00000000-0000-4000-8000-000000000002');
 EXECUTE signin(NULL, now() - interval '2 hours', NULL, 'a2000000-0000-4000-8000-000000000004', NULL, NULL, NULL, NULL,
@@ -126,11 +121,7 @@ SELECT id, aal, factor_id FROM sessions WHERE user_id = '00000000-0000-4000-8000
 \c - postgres
 ALTER ROLE supabase_auth_admin SET auth_sessions.max_per_user = 2;
 \c - supabase_auth_admin
-PREPARE signin(auth.aal_level, timestamptz, uuid, uuid, inet, timestamptz, uuid, bigint, text, timestamp, text, text,
-               timestamptz, text, uuid) AS
-INSERT INTO "sessions" ("aal", "created_at", "factor_id", "id", "ip", "not_after", "oauth_client_id",
-    "refresh_token_counter", "refresh_token_hmac_key", "refreshed_at", "scopes", "tag", "updated_at", "user_agent",
-    "user_id") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
+\i :signin
 SHOW auth_sessions.max_per_user;
 EXECUTE signin('aal1', now() - interval '3 minutes', NULL, 'a3000000-0000-4000-8000-000000000001', NULL, NULL, NULL, NULL,
                NULL, NULL, NULL, NULL, now(), NULL, '00000000-0000-4000-8000-000000000003');
@@ -142,11 +133,7 @@ SELECT id FROM sessions WHERE user_id = '00000000-0000-4000-8000-000000000003' O
 \c - postgres
 ALTER ROLE supabase_auth_admin SET auth_sessions.limit_strategy = 'reject';
 \c - supabase_auth_admin
-PREPARE signin(auth.aal_level, timestamptz, uuid, uuid, inet, timestamptz, uuid, bigint, text, timestamp, text, text,
-               timestamptz, text, uuid) AS
-INSERT INTO "sessions" ("aal", "created_at", "factor_id", "id", "ip", "not_after", "oauth_client_id",
-    "refresh_token_counter", "refresh_token_hmac_key", "refreshed_at", "scopes", "tag", "updated_at", "user_agent",
-    "user_id") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
+\i :signin
 EXECUTE signin('aal1', now(), NULL, 'a3000000-0000-4000-8000-000000000004', NULL, NULL, NULL, NULL,
                NULL, NULL, NULL, NULL, now(), NULL, '00000000-0000-4000-8000-000000000003');
 \echo :LAST_ERROR_SQLSTATE
