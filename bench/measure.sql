@@ -44,6 +44,19 @@ SELECT pg_temp.measure('lookups', 'SECURITY DEFINER sql, pinned search_path', 'S
 SELECT pg_temp.measure('lookups', 'auth.session_is_valid(id)', 'SELECT count(*) FROM public.lookup_ids WHERE auth.session_is_valid(id)', 5, false, 6);
 COMMIT;
 
+-- The same with the default settings (no timebox, no inactivity timeout):
+-- the baseline probes sessions_pkey and checks not_after only.
+BEGIN;
+SET LOCAL auth_sessions.timebox = 0;
+SET LOCAL auth_sessions.inactivity_timeout = 0;
+SET LOCAL enable_hashjoin = off;
+SET LOCAL enable_mergejoin = off;
+SELECT pg_temp.measure('lookups, default settings', 'correlated EXISTS index probe, not_after only (baseline)', $q$
+    SELECT count(*) FROM public.lookup_ids l WHERE EXISTS (SELECT 1 FROM auth.sessions s WHERE s.id = l.id
+       AND (s.not_after IS NULL OR now() <= s.not_after)) $q$, 5, true, 1);
+SELECT pg_temp.measure('lookups, default settings', 'auth.session_is_valid(id)', 'SELECT count(*) FROM public.lookup_ids WHERE auth.session_is_valid(id)', 5, false, 2);
+COMMIT;
+
 -- count(*) over 1M rows as authenticated with claims set, as PostgREST does.
 SELECT set_config('bench.session', (SELECT id::text FROM auth.sessions WHERE auth.session_is_valid(id) LIMIT 1), false) IS NULL AS no_valid_session;
 CREATE FUNCTION pg_temp.count_as_authenticated() RETURNS bigint LANGUAGE plpgsql AS $$

@@ -157,7 +157,7 @@ fn claimed_id(per_claim: Option<&[u8]>, claims_json: Option<&[u8]>) -> Option<[u
 
 fn compute(per_claim: Option<&[u8]>, claims_json: Option<&[u8]>, policy: &Policy) -> Answer {
     let id = claimed_id(per_claim, claims_json);
-    let row: Option<SessionRow> = id.as_ref().and_then(|id| lookup::session(id, policy));
+    let row: Option<SessionRow> = id.as_ref().and_then(|id| lookup::session(id, policy, None));
     let now = pgrx::datetime::now().into_inner();
     let reason = validity::decide(row.as_ref().map(|r| &r.times), policy, now);
     Answer { reason, aal: row.filter(|_| reason.is_valid()).and_then(|r| r.aal) }

@@ -5,6 +5,7 @@
 
 mod direct;
 mod guard;
+mod kept_scan;
 mod claims;
 mod current;
 mod limits;
@@ -34,6 +35,7 @@ pgrx::extension_sql_file!("../sql/lifecycle.sql", name = "lifecycle", finalize);
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
     lookup::register();
+    kept_scan::register();
     // SAFETY: a flag PostgreSQL sets while loading shared_preload_libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         worker::register();

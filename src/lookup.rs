@@ -27,6 +27,7 @@
 //! again then; callers lock the relations before using it, so it cannot
 //! change under them within a transaction.
 
+use crate::kept_scan;
 use crate::validity::{self, Aal, Micros, Policy, SessionTimes};
 use pgrx::datum::{Timestamp, TimestampWithTimeZone, Uuid};
 use pgrx::pg_sys;
@@ -498,17 +499,28 @@ fn with_snapshot<T>(seen: Seen, f: impl FnOnce(pg_sys::Snapshot) -> T) -> T {
     }
 }
 
+fn session_in(slot: *mut pg_sys::TupleTableSlot, s: &Sessions) -> (SessionRow, Option<[u8; 16]>) {
+    let row = SessionRow { times: times_in(slot, s), aal: attr(slot, s.aal).map(|d| pg_sys::Oid::from(d.value() as u32)) };
+    (row, uuid(attr(slot, s.user_id)))
+}
+
 /// Reads session `id`; `None` when no row is visible to the statement.
-pub fn session(id: &[u8; 16], policy: &Policy) -> Option<SessionRow> {
-    let cat = catalog();
-    let s = cat.sessions;
-    let mut row = None;
-    let mut user = None;
-    probe(s.rel, s.by_id, s.id, id, statement_snapshot(), |slot| {
-        row = Some(SessionRow { times: times_in(slot, &s), aal: attr(slot, s.aal).map(|d| pg_sys::Oid::from(d.value() as u32)) });
-        user = uuid(attr(slot, s.user_id));
-        false
-    });
+/// With the call's `fcinfo` (a function called once per row), through the
+/// scan kept open across the statement's calls (kept_scan.rs).
+pub fn session(id: &[u8; 16], policy: &Policy, fcinfo: Option<pg_sys::FunctionCallInfo>) -> Option<SessionRow> {
+    let mut found = None;
+    let kept = fcinfo.is_some_and(|f| kept_scan::session_row(f, id, |s, slot| found = Some(session_in(slot, s))));
+    if !kept {
+        let s = catalog().sessions;
+        probe(s.rel, s.by_id, s.id, id, statement_snapshot(), |slot| {
+            found = Some(session_in(slot, &s));
+            false
+        });
+    }
+    let (row, user) = match found {
+        Some((row, user)) => (Some(row), user),
+        None => (None, None),
+    };
     row.map(|mut r| {
         r.times = complete(Some(id), r.times.created_at, r.times.not_after, r.times.refreshed_at, policy, Seen::ByStatement);
         // The label (a syscache lookup) only when the rule is on.

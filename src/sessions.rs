@@ -17,10 +17,10 @@ fn instant(at: Option<TimestampWithTimeZone>) -> i64 {
     }
 }
 
-fn reason(session_id: Option<Uuid>, at: Option<TimestampWithTimeZone>) -> Reason {
+fn reason(session_id: Option<Uuid>, at: Option<TimestampWithTimeZone>, fcinfo: pg_sys::FunctionCallInfo) -> Reason {
     let now = instant(at);
     let policy = settings::policy();
-    let row = session_id.and_then(|id| lookup::session(&id, &policy));
+    let row = session_id.and_then(|id| lookup::session(&id, &policy, Some(fcinfo)));
     validity::decide(row.as_ref().map(|r| &r.times), &policy, now)
 }
 
@@ -30,8 +30,9 @@ fn reason(session_id: Option<Uuid>, at: Option<TimestampWithTimeZone>) -> Reason
 fn session_validity(
     session_id: Option<Uuid>,
     at: default!(Option<TimestampWithTimeZone>, "now()"),
+    fcinfo: pg_sys::FunctionCallInfo,
 ) -> &'static str {
-    reason(session_id, at).as_str()
+    reason(session_id, at, fcinfo).as_str()
 }
 
 /// Whether the session exists and is valid at `at`; false for a NULL id.
@@ -39,8 +40,9 @@ fn session_validity(
 fn session_is_valid(
     session_id: Option<Uuid>,
     at: default!(Option<TimestampWithTimeZone>, "now()"),
+    fcinfo: pg_sys::FunctionCallInfo,
 ) -> bool {
-    reason(session_id, at).is_valid()
+    reason(session_id, at, fcinfo).is_valid()
 }
 
 /// Validity of a session row already at hand, for queries over many sessions:
