@@ -4,7 +4,7 @@
 -- The sweeps' cursors and the background worker's record. One row.
 CREATE TABLE auth.prune_state (
     singleton boolean NOT NULL DEFAULT true,
-    session_cursor uuid,
+    session_cursor tid,
     token_cursor timestamp with time zone,
     session_sweeps bigint NOT NULL DEFAULT 0,
     token_sweeps bigint NOT NULL DEFAULT 0,

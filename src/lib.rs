@@ -17,6 +17,7 @@ mod rows;
 mod security;
 mod sessions;
 mod statements;
+mod sweep;
 mod settings;
 mod worker;
 pub mod validity;

@@ -358,6 +358,20 @@ pub fn catalog() -> Catalog {
     }
 }
 
+/// The number of blocks of `auth.sessions` now, and its rows per block as
+/// its statistics (`reltuples`, `relpages`) last measured them, if they have.
+pub fn sessions_extent(cat: &Catalog) -> (u32, Option<f64>) {
+    // SAFETY: `catalog()` locked the table; it is opened (no further lock)
+    // and closed here, and its relcache fields are read while it is open.
+    unsafe {
+        let rel = pg_sys::relation_open(cat.sessions.rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        let blocks = pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
+        let (tuples, pages) = ((*(*rel).rd_rel).reltuples, (*(*rel).rd_rel).relpages);
+        pg_sys::relation_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        (blocks, (pages > 0 && tuples >= 0.0).then(|| f64::from(tuples) / f64::from(pages)))
+    }
+}
+
 /// The snapshot a SQL function should read with: the calling statement's.
 pub fn statement_snapshot() -> pg_sys::Snapshot {
     // SAFETY: both return the backend's current snapshot; GetTransactionSnapshot

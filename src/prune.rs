@@ -7,8 +7,9 @@
 //! 1. sessions past `not_after` (by more than the grace) come straight from
 //!    an index on `not_after`, oldest first, locked `FOR UPDATE SKIP LOCKED`;
 //! 2. when a timebox or an inactivity timeout is configured, a resumable
-//!    sweep walks the sessions in `id` order from a cursor kept in
-//!    `auth.prune_state`, examining at most ten rows per row the batch may
+//!    sweep reads the sessions in physical order, a window of consecutive
+//!    heap blocks at a time (a TID range scan, sweep.rs) from a cursor kept
+//!    in `auth.prune_state`, examining about ten rows per row the batch may
 //!    delete, and picks the sessions `validity::prunable` says may go; they
 //!    are then locked `SKIP LOCKED` and checked again on the locked (latest)
 //!    version, with the refresh tokens as they are now, so a refresh that
@@ -53,6 +54,7 @@ use crate::security::{self, Event};
 #[allow(unused_imports)]
 use crate::sessions::session_row_validity;
 use crate::settings;
+use crate::sweep;
 use crate::validity::{self, Micros, Policy, SessionTimes};
 use pgrx::datum::{Interval, TimestampWithTimeZone, Uuid};
 use pgrx::prelude::*;
@@ -66,10 +68,10 @@ const PAST_NOT_AFTER: &str = "SELECT s.id, s.ctid FROM ONLY auth.sessions s WHER
      ORDER BY s.not_after LIMIT $2 FOR UPDATE SKIP LOCKED";
 const LOCK_CURSORS: &str =
     "SELECT p.session_cursor, p.token_cursor FROM ONLY auth.prune_state p FOR UPDATE SKIP LOCKED";
-const SWEEP_FROM_START: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
-     FROM ONLY auth.sessions s ORDER BY s.id LIMIT $1";
-const SWEEP_AFTER: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at \
-     FROM ONLY auth.sessions s WHERE s.id OPERATOR(pg_catalog.>) $2 ORDER BY s.id LIMIT $1";
+/// The sessions stored in a range of heap blocks, read in physical order by
+/// a TID range scan: sequential reads, whatever the table's size.
+const SWEEP_BLOCKS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, s.ctid \
+     FROM ONLY auth.sessions s WHERE s.ctid OPERATOR(pg_catalog.>=) $1 AND s.ctid OPERATOR(pg_catalog.<) $2";
 const LOCK_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, s.ctid \
      FROM ONLY auth.sessions s WHERE s.id OPERATOR(pg_catalog.=) ANY($1) FOR UPDATE SKIP LOCKED";
 const SAVE_SESSION_CURSOR: &str = "UPDATE ONLY auth.prune_state \
@@ -182,6 +184,16 @@ fn cutoff(now: Micros, grace: Micros) -> TimestampWithTimeZone {
 fn prunable(id: &[u8; 16], t: &SessionTimes, policy: &Policy, now: Micros, grace: Micros, seen: Seen) -> bool {
     let t = lookup::complete(Some(id), t.created_at, t.not_after, t.refreshed_at, policy, seen);
     validity::prunable(&t, policy, now, grace)
+}
+
+fn tid_parts(t: pg_sys::ItemPointerData) -> (u32, u16) {
+    pgrx::itemptr::item_pointer_get_both(t)
+}
+
+fn tid((block, offset): (u32, u16)) -> pg_sys::ItemPointerData {
+    let mut t = pg_sys::ItemPointerData::default();
+    pgrx::itemptr::item_pointer_set_all(&mut t, block, offset);
+    t
 }
 
 fn uuids(ids: &[[u8; 16]]) -> Vec<Uuid> {
@@ -382,34 +394,40 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         if sweep_needed && (doomed.len() as i64) < batch {
             let cursor = on_prune_state(|| run(client, LOCK_CURSORS, &[]))?;
             if !cursor.is_empty() {
-                let cursor: Option<Uuid> = cursor.first().get(1)?;
-                let scan = batch * SWEEP_ROWS_PER_ROW;
-                let rows = match cursor {
-                    None => run(client, SWEEP_FROM_START, &[scan.into()])?,
-                    Some(c) => run(client, SWEEP_AFTER, &[scan.into(), c.into()])?,
-                };
-                let scanned = rows.len() as i64;
-                let mut last: Option<[u8; 16]> = None;
-                let mut picked: Vec<[u8; 16]> = Vec::new();
+                let cursor: Option<pg_sys::ItemPointerData> = cursor.first().get(1)?;
+                let from = cursor.map(tid_parts).unwrap_or((0, 0));
+                let (blocks, rows_per_block) = lookup::sessions_extent(&cat);
+                let window = sweep::window(batch * SWEEP_ROWS_PER_ROW, rows_per_block);
                 let room = batch as usize - doomed.len();
                 let already: HashSet<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
-                for row in rows {
-                    let Some((id, t)) = lookup::session_from_row(&row)? else { continue };
-                    last = Some(id);
-                    if !already.contains(&id) && prunable(&id, &t, &policy, now, grace, Seen::ByStatement) {
-                        picked.push(id);
-                        if picked.len() == room {
-                            break;
+                let mut picked: Vec<[u8; 16]> = Vec::new();
+                let mut stopped_at = None;
+                let until = sweep::until(from, window, blocks);
+                if let Some(until) = until {
+                    let mut rows = Vec::new();
+                    for row in run(client, SWEEP_BLOCKS, &[tid(from).into(), tid((until, 0)).into()])? {
+                        if let (Some((id, t)), Some(ctid)) = (lookup::session_from_row(&row)?, row.get::<pg_sys::ItemPointerData>(5)?) {
+                            rows.push((tid_parts(ctid), id, t));
+                        }
+                    }
+                    // Physical order, whatever order the scan returned them in.
+                    rows.sort_unstable_by_key(|(at, _, _)| *at);
+                    for (at, id, t) in rows {
+                        if !already.contains(&id) && prunable(&id, &t, &policy, now, grace, Seen::ByStatement) {
+                            picked.push(id);
+                            if picked.len() == room {
+                                stopped_at = Some(at);
+                                break;
+                            }
                         }
                     }
                 }
-                // Stopped early with a full batch: resume after the last row
-                // taken. Fewer rows than asked: the end of the table; wrap.
-                let wrapped = picked.len() < room && scanned < scan;
-                swept = wrapped;
-                let next: Option<Uuid> = if wrapped { None } else { last.map(Uuid::from_bytes) };
+                let next = sweep::next(stopped_at, until, blocks);
+                // No next position: the sweep has reached the end of the table.
+                swept = next.is_none();
+                let next: Option<pg_sys::ItemPointerData> = next.map(tid);
                 guard_prune_state();
-                on_prune_state(|| run(client, SAVE_SESSION_CURSOR, &[next.into(), (wrapped as i32).into()]))?;
+                on_prune_state(|| run(client, SAVE_SESSION_CURSOR, &[next.into(), (swept as i32).into()]))?;
                 if !picked.is_empty() {
                     let mut locked = Vec::with_capacity(picked.len());
                     for row in run(client, LOCK_SESSIONS, &[uuids(&picked).into()])? {

@@ -56,8 +56,9 @@ SELECT id FROM auth.sessions ORDER BY id;
 ROLLBACK;
 RESET auth_sessions.inactivity_timeout;
 
--- The sweep is resumable: a call examines at most 10 rows per batch row and
--- records where it stopped; at the end of the table it wraps around.
+-- The sweep is resumable: a call examines about 10 rows per batch row and
+-- records where it stopped (the ctid after the last row it took); at the end
+-- of the table it wraps around.
 INSERT INTO auth.sessions (id, user_id, created_at)
 SELECT ('c0000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, '00000000-0000-4000-8000-000000000001',
        now() - interval '2 days'
@@ -71,6 +72,40 @@ SELECT session_cursor, session_sweeps FROM auth.prune_state;
 SELECT * FROM auth.prune_step(1000);
 SELECT session_cursor, session_sweeps FROM auth.prune_state;
 SELECT count(*) AS left FROM auth.sessions;
+
+-- Over a table of many blocks the sweep reads a window of consecutive
+-- blocks per call, in physical order: the cursor moves forward block by
+-- block until the end of the table, then starts over; one pass finds every
+-- timeboxed session and deletes nothing else.
+INSERT INTO auth.sessions (id, user_id, created_at)
+SELECT ('d0000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, '00000000-0000-4000-8000-000000000001',
+       CASE WHEN n % 100 = 0 THEN now() - interval '2 days' ELSE now() END
+  FROM generate_series(1, 3000) n;
+VACUUM ANALYZE auth.sessions;
+UPDATE auth.prune_state SET session_cursor = NULL, session_sweeps = 0;
+DO $$
+DECLARE calls int := 0; deleted bigint := 0; at tid; previous tid := '(0,0)'; forward boolean := true;
+BEGIN
+    LOOP
+        deleted := deleted + auth.prune_sessions(5);
+        calls := calls + 1;
+        SELECT session_cursor INTO at FROM auth.prune_state;
+        EXIT WHEN at IS NULL OR calls > 1000;
+        forward := forward AND at > previous;
+        previous := at;
+    END LOOP;
+    RAISE NOTICE 'deleted %, the cursor only moved forward: %, more than one window: %',
+        deleted, forward, calls > 2;
+END $$;
+SELECT session_sweeps FROM auth.prune_state;
+SELECT count(*) FILTER (WHERE created_at < now() - interval '1 day') AS timeboxed_left, count(*) AS left
+  FROM auth.sessions WHERE id::text LIKE 'd%';
+-- A cursor past the end (the table has shrunk since it was saved): the
+-- sweep has reached the end, and starts over.
+UPDATE auth.prune_state SET session_cursor = '(100000,1)';
+SELECT auth.prune_sessions(5) AS deleted;
+SELECT session_cursor, session_sweeps FROM auth.prune_state;
+DELETE FROM auth.sessions WHERE id::text LIKE 'd%';
 RESET auth_sessions.timebox;
 
 -- Revoked refresh tokens older than the grace go; live or recent ones stay.
