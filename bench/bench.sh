@@ -37,3 +37,5 @@ log "pruning: latency of a concurrent pgbench stream"
 SOCK=$SOCK PORT=$PORT DB=$DB bench/latency.sh
 log "pruning: the cost of one call among 1M and 4M live sessions (adds 3M sessions)"
 psql -d "$DB" -f bench/prune_scaling.sql
+log "the lookups and pruning again on GoTrue's own schema (attach mode)"
+SOCK=$SOCK PORT=$PORT bench/gotrue.sh

@@ -2,7 +2,12 @@
 -- refreshed_at spread over the last two days, one refresh token each.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
+-- On a schema GoTrue's migrations built (bench/gotrue.sh, -v attach=1) the
+-- extension is already attached.
+\if :{?attach}
+\else
 CREATE EXTENSION auth_sessions;
+\endif
 SELECT setseed(0.42);
 INSERT INTO auth.users (id)
 SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid FROM generate_series(1, 100000) u;

@@ -347,10 +347,26 @@ fn as_replica<T>(f: impl FnOnce() -> T) -> T {
 /// Step 3 for the sessions `ids`: their children are taken (deleted when
 /// `delete`, else only locked) as the foreign keys' cascades would take them,
 /// as each table's owner; returns the sessions with a child someone else holds.
-fn take_children(client: &mut SpiClient<'_>, cat: &Catalog, ids: &[[u8; 16]], delete: bool) -> Result<HashSet<[u8; 16]>, pgrx::spi::Error> {
+/// How a batch's children were taken (for the DEBUG1 report of a batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChildrenTaken {
+    /// Deleted by hand through their `session_id` indexes (direct.rs).
+    Directly,
+    /// Deleted by hand by SQL statements.
+    BySql,
+    /// Locked by SQL; the sessions' DELETE fires the foreign keys' actions.
+    ByCascade,
+}
+
+fn take_children(
+    client: &mut SpiClient<'_>,
+    cat: &Catalog,
+    ids: &[[u8; 16]],
+    delete: bool,
+) -> Result<(HashSet<[u8; 16]>, ChildrenTaken), pgrx::spi::Error> {
     if delete {
         if let Some(blocked) = direct::delete_children(cat, ids) {
-            return Ok(blocked);
+            return Ok((blocked, ChildrenTaken::Directly));
         }
     }
     let mut blocked = HashSet::new();
@@ -363,7 +379,7 @@ fn take_children(client: &mut SpiClient<'_>, cat: &Catalog, ids: &[[u8; 16]], de
             }
         }
     }
-    Ok(blocked)
+    Ok((blocked, if delete { ChildrenTaken::BySql } else { ChildrenTaken::ByCascade }))
 }
 
 /// One batch of sessions, in the current transaction.
@@ -377,7 +393,9 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         // 1. Past not_after, through an index on not_after.
         // (id, ctid) of each locked session to delete.
         let before = cutoff(now, grace);
-        let mut doomed = match direct::lock_past_not_after(&cat, before.into_inner(), batch as usize) {
+        let direct_lock = direct::lock_past_not_after(&cat, before.into_inner(), batch as usize);
+        let locked_directly = direct_lock.is_some();
+        let mut doomed = match direct_lock {
             Some(locked) => locked,
             None => {
                 let mut locked: Vec<([u8; 16], pg_sys::ItemPointerData)> = Vec::new();
@@ -460,7 +478,13 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
             security::refuse_untrusted_triggers(child, Event::Delete, security::owner_of(child), lock);
         }
         let ids: Vec<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
-        let blocked = take_children(client, &cat, &ids, by_hand)?;
+        let (blocked, children) = take_children(client, &cat, &ids, by_hand)?;
+        debug1!(
+            "auth_sessions: a pruning batch: {} sessions doomed (past not_after locked {}), children taken {:?}",
+            ids.len(),
+            if locked_directly { "directly" } else { "by SQL" },
+            children
+        );
         let ctids: Vec<pg_sys::ItemPointerData> =
             doomed.into_iter().filter(|(id, _)| !blocked.contains(id)).map(|(_, ctid)| ctid).collect();
         if ctids.is_empty() {
