@@ -32,10 +32,12 @@
 //! `lookup::catalog()` when the scan was begun; they cannot change while it is
 //! open (PostgreSQL refuses DDL on a relation this backend has open).
 //!
-//! One consequence: a PL/pgSQL function that calls `session_is_valid` in a
-//! simple expression keeps `auth.sessions` open until its transaction commits,
-//! so DDL on `auth.sessions` later in that same transaction fails with
-//! "being used by active queries in this session" (55006).
+//! An expression whose memory lives as long as the transaction (PL/pgSQL's
+//! shared state for simple expressions, `RETURN auth.session_is_valid(id)` in
+//! a function) keeps nothing: it would hold `auth.sessions` open after the
+//! statement that called it, and DDL on the table later in the same
+//! transaction would fail ("being used by active queries in this session").
+//! Such calls probe afresh each time.
 
 use crate::lookup::{self, Sessions};
 use pgrx::pg_sys;
@@ -198,7 +200,8 @@ unsafe fn begin(k: *mut Kept, memory: pg_sys::MemoryContext) -> bool {
 /// Calls `each` with the row of `auth.sessions` whose id is `id`, visible
 /// to the calling statement, through the scan kept in `fcinfo`'s `FmgrInfo`
 /// (beginning it on the first call). Returns `false`, having done nothing,
-/// when there is no `FmgrInfo` or no usable index (the caller then probes).
+/// when there is no `FmgrInfo`, its memory lives as long as the transaction,
+/// or there is no usable index (the caller then probes).
 pub fn session_row(fcinfo: pg_sys::FunctionCallInfo, id: &[u8; 16], each: impl FnOnce(&Sessions, *mut pg_sys::TupleTableSlot)) -> bool {
     // SAFETY: `fcinfo` is the call's own. Its `FmgrInfo`, `fn_extra` and
     // `fn_mcxt` are ours to use for the expression's lifetime; `fn_extra` is
@@ -212,6 +215,9 @@ pub fn session_row(fcinfo: pg_sys::FunctionCallInfo, id: &[u8; 16], each: impl F
             return false;
         }
         let memory = (*flinfo).fn_mcxt;
+        if memory.is_null() || (*memory).parent == pg_sys::TopTransactionContext {
+            return false;
+        }
         let mut k = (*flinfo).fn_extra as *mut Kept;
         if k.is_null() {
             k = pg_sys::MemoryContextAllocZero(memory, std::mem::size_of::<Kept>()) as *mut Kept;

@@ -110,6 +110,22 @@ BEGIN;
 SELECT count(*) FILTER (WHERE auth.session_is_valid(id)) AS valid FROM public.ids;
 REINDEX INDEX auth.sessions_pkey;
 ROLLBACK;
+-- Nor after PL/pgSQL expressions, in a function (kept for the transaction by
+-- PL/pgSQL) or a DO block, nor after a cursor's fetches.
+CREATE FUNCTION public.is_valid_plpgsql(sid uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN auth.session_is_valid(sid);
+END $$;
+BEGIN;
+SELECT public.is_valid_plpgsql(id), public.is_valid_plpgsql(id) FROM public.ids WHERE n = 1;
+DO $$ BEGIN PERFORM auth.session_is_valid('a0000000-0000-4000-8000-000000000001');
+    IF auth.session_is_valid('a0000000-0000-4000-8000-000000000001') THEN RAISE NOTICE 'valid'; END IF; END $$;
+DECLARE f CURSOR FOR SELECT n, auth.session_is_valid(id) FROM public.ids ORDER BY n;
+FETCH 2 FROM f;
+CLOSE f;
+REINDEX INDEX auth.sessions_pkey;
+ROLLBACK;
+DROP FUNCTION public.is_valid_plpgsql(uuid);
 
 DROP PROCEDURE public.count_valid_committing();
 DROP FUNCTION public.check_then_maybe_fail(uuid, boolean);
