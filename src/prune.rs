@@ -72,8 +72,11 @@ const LOCK_CURSORS: &str =
 /// a TID range scan: sequential reads, whatever the table's size.
 const SWEEP_BLOCKS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, s.ctid \
      FROM ONLY auth.sessions s WHERE s.ctid OPERATOR(pg_catalog.>=) $1 AND s.ctid OPERATOR(pg_catalog.<) $2";
+/// The sweep's picks, by the ctid the sweep read them at (a TID scan: no
+/// index, whatever the table's size). A session updated since (a refresh)
+/// has moved: its new version fails the ctid recheck and it is skipped.
 const LOCK_SESSIONS: &str = "SELECT s.id, s.created_at, s.not_after, s.refreshed_at, s.ctid \
-     FROM ONLY auth.sessions s WHERE s.id OPERATOR(pg_catalog.=) ANY($1) FOR UPDATE SKIP LOCKED";
+     FROM ONLY auth.sessions s WHERE s.ctid OPERATOR(pg_catalog.=) ANY($1) FOR UPDATE SKIP LOCKED";
 const SAVE_SESSION_CURSOR: &str = "UPDATE ONLY auth.prune_state \
      SET session_cursor = $1, session_sweeps = session_sweeps OPERATOR(pg_catalog.+) $2::pg_catalog.int4";
 
@@ -418,7 +421,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 let window = sweep::window(batch * SWEEP_ROWS_PER_ROW, rows_per_block);
                 let room = batch as usize - doomed.len();
                 let already: HashSet<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
-                let mut picked: Vec<[u8; 16]> = Vec::new();
+                let mut picked: Vec<pg_sys::ItemPointerData> = Vec::new();
                 let mut stopped_at = None;
                 let until = sweep::until(from, window, blocks);
                 if let Some(until) = until {
@@ -432,7 +435,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                     rows.sort_unstable_by_key(|(at, _, _)| *at);
                     for (at, id, t) in rows {
                         if !already.contains(&id) && prunable(&id, &t, &policy, now, grace, Seen::ByStatement) {
-                            picked.push(id);
+                            picked.push(tid(at));
                             if picked.len() == room {
                                 stopped_at = Some(at);
                                 break;
@@ -448,7 +451,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
                 on_prune_state(|| run(client, SAVE_SESSION_CURSOR, &[next.into(), (swept as i32).into()]))?;
                 if !picked.is_empty() {
                     let mut locked = Vec::with_capacity(picked.len());
-                    for row in run(client, LOCK_SESSIONS, &[uuids(&picked).into()])? {
+                    for row in run(client, LOCK_SESSIONS, &[picked.into()])? {
                         if let (Some((id, t)), Some(ctid)) = (lookup::session_from_row(&row)?, row.get::<pg_sys::ItemPointerData>(5)?) {
                             locked.push((id, t, ctid));
                         }
@@ -622,7 +625,8 @@ pub fn pause_after(batch_started: Micros) -> Micros {
     if share >= 1.0 {
         return 0;
     }
-    let took = clock() - batch_started;
+    // Saturating: a start of -infinity (or any extreme) is a long batch, not an overflow.
+    let took = clock().saturating_sub(batch_started);
     if application_busy_since(batch_started) { pacing::pause(took, share) } else { 0 }
 }
 
@@ -682,11 +686,11 @@ fn sleep(micros: Micros) {
     let end = clock().saturating_add(micros);
     loop {
         pgrx::check_for_interrupts!();
-        let left = end - clock();
+        let left = end.saturating_sub(clock());
         if left <= 0 {
             break;
         }
-        let ms = (left + 999) / 1000;
+        let ms = left.saturating_add(999) / 1000;
         // SAFETY: MyLatch is this backend's own latch, set up at its start.
         unsafe {
             pg_sys::WaitLatch(

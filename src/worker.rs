@@ -416,9 +416,9 @@ fn record(role: pg_sys::Oid, sessions: i64, tokens: i64, took: Duration, error: 
 /// Sleeps for `pause`, in short steps, giving way to a command that wants
 /// the database; false when it did.
 fn pause_unless_wanted(pause: Duration) -> bool {
-    let end = Instant::now() + pause;
+    let start = Instant::now();
     loop {
-        let left = end.saturating_duration_since(Instant::now());
+        let left = pause.saturating_sub(start.elapsed());
         if left.is_zero() {
             return true;
         }
