@@ -2,7 +2,7 @@
 #   make run      build, install, start a local demo cluster, leave it running
 #   make stop     stop that cluster
 #   make test     every test layer (unit, #[pg_test], pg_regress, pg_dump/restore, GoTrue's migrations)
-#   make install  build and install into the server that PG_CONFIG names
+#   make install  build (release profile) and install into the server that PG_CONFIG names
 #   make bench    release build, 1M-session dataset, timings and ratios side by side
 SHELL := /bin/bash
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
@@ -22,7 +22,7 @@ build: deps
 	cargo build
 
 install: deps
-	@bash -c '. scripts/common.sh && install_extension'
+	@bash -c '. scripts/common.sh && PROFILE=release install_extension'
 
 run: deps
 	@scripts/run.sh start

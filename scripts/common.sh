@@ -79,6 +79,25 @@ install_extension() {
     is_root || args+=(--sudo)
     cargo pgrx install "${args[@]}"
     install_attach_mode
+    install_released_scripts
+}
+
+# The released versions' install scripts and the upgrade scripts, committed
+# under sql/ for both extension names: all of them but the current version's
+# install script, which the build generates (scripts/check-releases.sh checks
+# that a released version's committed script is what its build generated).
+install_released_scripts() {
+    local ext version f sudo=()
+    ext="$("$PG_CONFIG" --sharedir)/extension"
+    version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1)
+    is_root || sudo=(sudo)
+    for f in sql/auth_sessions--*.sql sql/auth_sessions_gotrue--*.sql; do
+        [ -e "$f" ] || continue
+        case "$(basename "$f")" in
+            "auth_sessions--$version.sql" | "auth_sessions_gotrue--$version.sql") continue ;;
+        esac
+        "${sudo[@]}" cp "$f" "$ext/"
+    done
 }
 
 # The second extension over the same library and script (attach mode, see

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the freshly built extension into the server $PG_CONFIG names, starts
 # a throwaway cluster on a unix socket, and runs the server-side test layers:
-# the pg_regress suite and the isolation specs in pg_test/, the seed
+# the released scripts' checks, the pg_regress suite and the isolation specs in pg_test/, the seed
 # comparison, pg_dump/restore (both modes), GoTrue's own migrations (skipped,
 # saying so, without the fixture GOTRUE names), the many-connection limit test, a hot standby,
 # the background worker, the settings' load modes and the worker's safety.
@@ -19,6 +19,9 @@ if [ "${SKIP_INSTALL:-}" != 1 ]; then
     log "building and installing the extension"
     install_extension
 fi
+
+log "the released versions: scripts as released, the build generating the current one (scripts/check-releases.sh)"
+scripts/check-releases.sh
 
 log "starting a throwaway cluster in $DIR/data (socket $SOCK, port $PORT)"
 cluster_start "$DIR/data" "$SOCK" "$PORT"
