@@ -5,21 +5,27 @@
 #   make install  build (release profile) and install into the server that PG_CONFIG names
 #   make bench    release build, 1M-session dataset, timings and ratios side by side
 SHELL := /bin/bash
-PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
-export PG_CONFIG
+# The PostgreSQL major to build and test for: 15 runs on this machine (Debian
+# bookworm); 17 and 18 run in a Debian trixie / forky root filesystem made on
+# first use (scripts/on-pg.sh).
+PG ?= 15
+PG_CONFIG ?= /usr/lib/postgresql/$(PG)/bin/pg_config
+PG_MAJOR := $(PG)
+export PG PG_CONFIG PG_MAJOR
+FEATURES := --no-default-features --features pg$(PG)
 # GoTrue's migrations, a test fixture kept outside the repository; the tests
 # that need them say they were skipped when it is absent.
 GOTRUE ?= ../shared/gotrue
 export GOTRUE
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: deps build install run stop test test-unit test-pgrx test-regress bench clean
+.PHONY: deps build install run stop test test-here test-unit test-pgrx test-regress bench bench-here clean
 
 deps:
 	@scripts/deps.sh
 
 build: deps
-	cargo build
+	cargo build $(FEATURES)
 
 install: deps
 	@bash -c '. scripts/common.sh && PROFILE=release install_extension'
@@ -30,12 +36,15 @@ run: deps
 stop:
 	@scripts/run.sh stop
 
-test: deps
+test:
+	@scripts/on-pg.sh $(MAKE) --no-print-directory test-here
+
+test-here: deps
 	@$(MAKE) --no-print-directory test-unit test-pgrx test-regress
-	@echo "make test: all layers passed"
+	@echo "make test: all layers passed (PostgreSQL $(PG))"
 
 test-unit: deps
-	cargo test --lib
+	cargo test --lib $(FEATURES)
 
 test-pgrx: deps
 	@scripts/test-pgrx.sh
@@ -43,9 +52,13 @@ test-pgrx: deps
 test-regress: deps
 	@scripts/test-regress.sh
 
-bench: deps
+bench:
+	@scripts/on-pg.sh $(MAKE) --no-print-directory bench-here
+
+bench-here: deps
 	@bench/bench.sh
 
 clean:
 	-@scripts/run.sh stop
+	-@scripts/on-pg.sh --unmount
 	cargo clean

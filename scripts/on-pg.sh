@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# on-pg.sh COMMAND...: runs COMMAND against the PostgreSQL major $PG (default
+# 15). The major this machine's Debian suite ships (bookworm: 15) runs here;
+# another runs inside a root filesystem of the Debian suite that ships it
+# (17: trixie, 18: forky), made with debootstrap on first use, cached under
+# target/rootfs/SUITE and reused. Inside it, the checkout (same path), the
+# machine's Rust toolchain (~/.cargo, ~/.rustup) and the GoTrue fixture (if
+# any) are bind-mounted; builds go to target/pgNN, so the machine's own
+# target/ is not mixed with binaries linked against another C library.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+
+# Mounts left under the root filesystems by an earlier run that was killed:
+# unmounted first (they would let a deletion of target/ reach the checkout).
+unmount_stale() {
+    local m
+    { findmnt -rn -o TARGET || true; } | { grep "^$PWD/target/rootfs/" || true; } | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
+}
+if [ "${1:-}" = --unmount ]; then
+    is_root && unmount_stale
+    exit 0
+fi
+
+PG=${PG:-15}
+native=$(. /etc/os-release && case "${VERSION_CODENAME:-}" in
+    bookworm) echo 15 ;; trixie) echo 17 ;; forky) echo 18 ;; *) echo "" ;; esac)
+
+if [ "${AUTH_SESSIONS_ROOTFS:-}" = "$PG" ] || [ "$PG" = "$native" ]; then
+    exec env PG="$PG" PG_MAJOR="$PG" PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/$PG/bin/pg_config}" "$@"
+fi
+
+case "$PG" in
+    17) suite=trixie ;;
+    18) suite=forky ;;
+    *) die "PostgreSQL $PG: no Debian suite known here to take it from (15 runs on bookworm, 17 in trixie, 18 in forky)" ;;
+esac
+is_root || die "PostgreSQL $PG runs in a $suite root filesystem, which needs root (debootstrap, chroot, mount); not root here"
+
+root=$PWD/target/rootfs/$suite
+unmount_stale
+ready=$root/.auth_sessions-pg$PG
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+packages=(postgresql-$PG postgresql-server-dev-$PG postgresql-client-$PG sudo gcc make pkg-config
+          libclang-dev clang perl ca-certificates procps)
+
+mounted=()
+unmount_all() {
+    local m i
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+        m=${mounted[$i]}
+        umount -R "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
+    mounted=()
+}
+trap unmount_all EXIT
+bind() { # bind SOURCE TARGET_INSIDE [--rbind]
+    local target=$root$2
+    if [ -d "$1" ]; then mkdir -p "$target"; else mkdir -p "$(dirname "$target")"; touch "$target"; fi
+    mount "${3:---bind}" "$1" "$target"
+    mounted+=("$target")
+}
+
+if [ ! -f "$ready" ]; then
+    if ! command -v debootstrap >/dev/null; then
+        log "installing debootstrap"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+    fi
+    if [ ! -x "$root/usr/bin/apt-get" ]; then
+        log "making a $suite root filesystem in $root (debootstrap, from $mirror)"
+        rm -rf "$root"; mkdir -p "$root"
+        debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
+            { tail -20 "$root.debootstrap.log" >&2; die "debootstrap $suite failed"; }
+    fi
+    log "installing PostgreSQL $PG and the build tools in the $suite root filesystem"
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    mount -t proc proc "$root/proc"; mounted+=("$root/proc")
+    chroot "$root" env DEBIAN_FRONTEND=noninteractive bash -c \
+        "apt-get update -qq && apt-get install -y -qq --no-install-recommends ${packages[*]} >/tmp/apt.log 2>&1 ||
+         { tail -20 /tmp/apt.log >&2; exit 1; }"
+    unmount_all
+    touch "$ready"
+fi
+
+mount -t proc proc "$root/proc"; mounted+=("$root/proc")
+# debootstrap made /dev's nodes; shared memory gets a tmpfs of its own (the
+# machine's /dev is not bound in, so nothing deleting the root filesystem can
+# reach it).
+mkdir -p "$root/dev/shm"; mount -t tmpfs -o mode=1777 shm "$root/dev/shm"; mounted+=("$root/dev/shm")
+bind "$PWD" "$PWD"
+bind "$HOME/.cargo" /root/.cargo
+bind "$HOME/.rustup" /root/.rustup
+fixture=${GOTRUE:-../shared/gotrue}
+if [ -d "$fixture" ]; then
+    fixture=$(cd "$fixture" && pwd)
+    bind "$fixture" "$fixture"
+fi
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+log "PostgreSQL $PG: running in the $suite root filesystem: $*"
+chroot "$root" env -i HOME=/root PATH=/root/.cargo/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
+    TERM="${TERM:-dumb}" LANG=C.UTF-8 AUTH_SESSIONS_ROOTFS="$PG" PG="$PG" PG_MAJOR="$PG" \
+    PG_CONFIG="/usr/lib/postgresql/$PG/bin/pg_config" CARGO_TARGET_DIR="$PWD/target/pg$PG" \
+    GOTRUE="$fixture" ${PRUNE_ROUNDS:+PRUNE_ROUNDS=$PRUNE_ROUNDS} \
+    bash -c 'cd "$1" && shift && exec "$@"' bash "$PWD" "$@"
