@@ -3,7 +3,8 @@
 # given results file, with the seed's (pg_test/expected/seed_sessions.describe,
 # the code block of the seed the project was created from), byte for byte, but
 # for the one accepted difference: a "Triggers:" section listing exactly the
-# extension's own trigger (the per-user session limit), where psql puts it.
+# extension's own trigger (the per-user session limit), where psql puts it
+# (and, from psql 18 on, the "Not-null constraints:" section it adds).
 # When the seed itself is at hand (../shared/seed, or SEED=path), it also
 # checks that the copy kept here still equals it.
 set -euo pipefail
@@ -26,6 +27,15 @@ fi
 # before "Access method:".
 triggers='Triggers:
     enforce_session_limit BEFORE INSERT ON auth.sessions FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit()'
+# psql 18 and later also list the NOT NULL constraints PostgreSQL 18 keeps in
+# the catalog (named TABLE_COLUMN_not_null): the seed's not-null columns.
+if [ "${PG_MAJOR:-15}" -ge 18 ]; then
+    notnull=$(awk -F'|' 'NR > 2 && $4 ~ /not null/ { gsub(/ /, "", $1);
+        printf "    \"sessions_%s_not_null\" NOT NULL \"%s\"\n", $1, $1 }' "$copy")
+    triggers="Not-null constraints:
+$notnull
+$triggers"
+fi
 want=$(awk -v t="$triggers" '/^Access method: / { print t } { print }' "$copy")
 # The results: the lines after the `\d+ auth.sessions` command up to the first
 # blank line (psql ends a description with one), blank line included.

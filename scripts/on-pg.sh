@@ -72,14 +72,21 @@ if [ ! -f "$ready" ]; then
     if [ ! -x "$root/usr/bin/apt-get" ]; then
         log "making a $suite root filesystem in $root (debootstrap, from $mirror)"
         rm -rf "$root"; mkdir -p "$root"
-        debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
+        # An older debootstrap has no script for a newer suite: sid's serves
+        # (testing and unstable are laid out alike).
+        script=()
+        [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=(/usr/share/debootstrap/scripts/sid)
+        debootstrap --variant=minbase "$suite" "$root" "$mirror" "${script[@]}" >"$root.debootstrap.log" 2>&1 ||
             { tail -20 "$root.debootstrap.log" >&2; die "debootstrap $suite failed"; }
     fi
+    # (A testing suite's Release file carries a short Valid-Until, which a
+    # mirror kept still, or a clock ahead of it, would otherwise refuse.)
     log "installing PostgreSQL $PG and the build tools in the $suite root filesystem"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     mount -t proc proc "$root/proc"; mounted+=("$root/proc")
     chroot "$root" env DEBIAN_FRONTEND=noninteractive bash -c \
-        "apt-get update -qq && apt-get install -y -qq --no-install-recommends ${packages[*]} >/tmp/apt.log 2>&1 ||
+        "apt-get -o Acquire::Check-Valid-Until=false update -qq >/tmp/apt.log 2>&1 &&
+         apt-get install -y -qq --no-install-recommends ${packages[*]} >>/tmp/apt.log 2>&1 ||
          { tail -20 /tmp/apt.log >&2; exit 1; }"
     unmount_all
     touch "$ready"

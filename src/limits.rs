@@ -209,8 +209,7 @@ unsafe fn inserted_user_id(td: *mut pg_sys::TriggerData) -> Option<Uuid> {
     // `natts` entries, and a uuid datum points at 16 bytes of the tuple.
     unsafe {
         let tupdesc = (*(*td).tg_relation).rd_att;
-        let natts = (*tupdesc).natts as usize;
-        let attrs = (*tupdesc).attrs.as_slice(natts);
+        let attrs = crate::rows::attributes(tupdesc);
         let i = attrs.iter().position(|a| {
             !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()) == c"user_id" && a.atttypid == pg_sys::UUIDOID
         })?;

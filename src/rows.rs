@@ -93,8 +93,7 @@ pub fn read(datum: pg_sys::Datum) -> Row {
         let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
         tuple.t_len = pgrx::heap_tuple_header_get_datum_length(header) as u32;
         tuple.t_data = header;
-        let natts = (*tupdesc).natts as usize;
-        let attrs = (*tupdesc).attrs.as_slice(natts);
+        let attrs = attributes(tupdesc);
         for (name, kind) in FIELDS {
             let Some(i) = attrs.iter().position(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()) == name) else {
                 pgrx::release_tupdesc(tupdesc);
@@ -132,4 +131,24 @@ pub fn read(datum: pg_sys::Datum) -> Row {
         pgrx::release_tupdesc(tupdesc);
     }
     row
+}
+
+/// The attributes of a tuple descriptor, in order (PostgreSQL 18 keeps them
+/// apart from the descriptor's own fields).
+///
+/// SAFETY: `tupdesc` is a valid descriptor, which outlives the references.
+pub unsafe fn attributes<'a>(tupdesc: pg_sys::TupleDesc) -> Vec<&'a pg_sys::FormData_pg_attribute> {
+    // SAFETY: as the function's contract says; the descriptor holds `natts`
+    // attributes.
+    unsafe {
+        let natts = (*tupdesc).natts.max(0);
+        #[cfg(feature = "pg18")]
+        {
+            (0..natts).map(|i| &*pg_sys::TupleDescAttr(tupdesc, i)).collect()
+        }
+        #[cfg(not(feature = "pg18"))]
+        {
+            (*tupdesc).attrs.as_slice(natts as usize).iter().collect()
+        }
+    }
 }
