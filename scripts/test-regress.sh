@@ -4,7 +4,8 @@
 # the released scripts' checks, the pg_regress suite and the isolation specs in pg_test/, the seed
 # comparison, pg_dump/restore (both modes), GoTrue's own migrations (skipped,
 # saying so, without the fixture GOTRUE names), the many-connection limit test, a hot standby,
-# the background worker, the settings' load modes and the worker's safety.
+# the background worker, the settings' load modes, the worker's safety,
+# logical replication and crash recovery.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -70,3 +71,9 @@ pg_test/settings_routes.sh "$DIR/settings"
 
 log "the worker and other roles: search_path, triggers, termination, lock timeout, DROP/RENAME/TEMPLATE"
 pg_test/worker_safety.sh "$DIR/wsafety"
+
+log "logical replication of the auth tables through pruning, evictions, refreshes and logouts"
+pg_test/logical.sh "$DIR/logical"
+
+log "crashes mid-prune and mid-eviction: amcheck, orphans, the ledger, the worker"
+pg_test/crash.sh "$DIR/crash"
