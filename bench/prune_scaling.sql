@@ -6,40 +6,38 @@
 SET client_min_messages = warning;
 CREATE TEMP TABLE call_results (live text, path text, ms numeric, deleted bigint);
 -- The sweep reads the table in physical order, a window of about 10k rows
--- per call. The dataset's sessions were created over one day, uniformly, and
--- fill the first blocks of the table; a timebox that the oldest tenth of them
--- are past leaves about 1k sessions to prune in any window of 10k of them.
--- Each call starts at a different such window (the 1M calls at the first
--- seven, the 4M calls at the next seven), whatever lies after the dataset.
--- The table is compacted first: the space freed by earlier deletions would
--- otherwise take the sessions added later, diluting those windows.
+-- per call (as many blocks as the table's statistics say hold them). Each
+-- call starts at a different window (the 1M calls at the first seven
+-- sixteenths of the table, the 4M calls at the next seven), and its timebox
+-- is chosen so that the oldest 1k sessions of that window are past it:
+-- every call examines about 10k rows and deletes about 1k, at either size,
+-- wherever earlier benchmarks left rows and holes. The table is compacted
+-- first.
 VACUUM FULL auth.sessions;
 ANALYZE auth.sessions;
-CREATE TEMP TABLE sweep_setup AS
-SELECT now() - (min(created_at) + (max(created_at) - min(created_at)) * 0.1) AS timebox,
-       pg_relation_size('auth.sessions') / current_setting('block_size')::int AS dataset_blocks
-  FROM auth.sessions;
 CREATE FUNCTION pg_temp.one_call(path text, live text) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz; took numeric; best numeric; n bigint; got bigint; k int;
+DECLARE t0 timestamptz; took numeric; best numeric; n bigint; got bigint; k int; b bigint; w bigint; edge timestamptz;
 BEGIN
     FOR i IN 1 .. 7 LOOP
         IF path = 'not_after (sessions_not_after_idx)' THEN
             PERFORM public.add_expired(1000);
         ELSE
             k := i + CASE live WHEN '1M' THEN 0 ELSE 7 END;
-            UPDATE auth.prune_state
-               SET session_cursor = format('(%s,0)', (SELECT dataset_blocks * k / 16 FROM sweep_setup))::tid;
+            b := pg_relation_size('auth.sessions') / current_setting('block_size')::int * k / 16;
+            w := (SELECT ceil(10000 / (c.reltuples / greatest(c.relpages, 1))) FROM pg_class c
+                   WHERE c.oid = 'auth.sessions'::regclass);
+            SELECT s.created_at INTO edge FROM auth.sessions s
+             WHERE s.ctid >= format('(%s,0)', b)::tid AND s.ctid < format('(%s,0)', b + w)::tid
+             ORDER BY s.created_at OFFSET 999 LIMIT 1;
+            UPDATE auth.prune_state SET session_cursor = format('(%s,0)', b)::tid;
+            PERFORM set_config('auth_sessions.timebox', floor(extract(epoch FROM now() - edge))::text || 's', true);
         END IF;
         t0 := clock_timestamp();
-        IF path = 'not_after (sessions_not_after_idx)' THEN
-            got := auth.prune_sessions(1000);
-        ELSE
-            PERFORM set_config('auth_sessions.timebox', (SELECT round(extract(epoch FROM timebox))::text || 's' FROM sweep_setup), true);
-            got := auth.prune_sessions(1000);
-        END IF;
+        got := auth.prune_sessions(1000);
         took := extract(epoch FROM clock_timestamp() - t0) * 1000;
         IF best IS NULL OR took < best THEN best := took; n := got; END IF;
         -- Clear what is left before the next round.
+        PERFORM set_config('auth_sessions.timebox', '0', true);
         DELETE FROM auth.sessions WHERE not_after < now();
     END LOOP;
     INSERT INTO call_results VALUES (live, path, round(best, 1), n);
