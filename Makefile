@@ -4,6 +4,7 @@
 #   make test     every test layer (unit, #[pg_test], pg_regress, pg_dump/restore, GoTrue's migrations)
 #   make install  build (release profile) and install into the server that PG_CONFIG names
 #   make bench    release build, 1M-session dataset, timings and ratios side by side
+#   make package  a .deb for PG (default 15), tested in a clean root filesystem
 SHELL := /bin/bash
 # The PostgreSQL major to build and test for: 15 runs on this machine (Debian
 # bookworm); 17 and 18 run in a Debian trixie / forky root filesystem made on
@@ -19,7 +20,7 @@ GOTRUE ?= ../shared/gotrue
 export GOTRUE
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: deps build install run stop test test-here test-unit test-pgrx test-regress bench bench-here clean
+.PHONY: deps build install run stop test test-here test-unit test-pgrx test-regress bench bench-here package package-here clean
 
 deps:
 	@scripts/deps.sh
@@ -57,6 +58,15 @@ bench:
 
 bench-here: deps
 	@bench/bench.sh
+
+# A .deb for PostgreSQL $(PG) (built in its suite's root filesystem for 17
+# and 18), then installed, used and purged in a clean root filesystem.
+package:
+	@deb=$$(scripts/on-pg.sh $(MAKE) --no-print-directory -s package-here | tail -1) && \
+	    PG=$(PG) scripts/package-test.sh "$$deb"
+
+package-here: deps
+	@scripts/package.sh
 
 clean:
 	-@scripts/run.sh stop
