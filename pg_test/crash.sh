@@ -92,6 +92,14 @@ restart() {
     as_pg env -u RUST_BACKTRACE "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w restart >/dev/null 2>&1
 }
 
+# CALL auth.prune_expired_sessions() at full speed, in the background; its
+# client's pid in $call.
+prune_in_background() {
+    psql -d "$db" -c "SET auth_sessions.prune_busy_share = 1" \
+        -c "CALL auth.prune_expired_sessions(batch_size => 200, time_budget => '1 minute')" >/dev/null 2>&1 &
+    call=$!
+}
+
 wait_ready() {
     local i
     for i in $(seq 1 300); do
@@ -126,22 +134,19 @@ verify() {
     runs=$(psql -d "$db" -c "SELECT worker_runs FROM auth.prune_state")
     add_expired 500
     local i
+    local pruned="SELECT worker_runs > $runs AND NOT EXISTS (SELECT FROM auth.sessions WHERE not_after < now())
+                    FROM auth.prune_state"
     for i in $(seq 1 300); do
-        [ "$(psql -d "$db" -c "SELECT worker_runs > $runs AND NOT EXISTS (SELECT FROM auth.sessions WHERE not_after < now())
-                                 FROM auth.prune_state")" = t ] && break
+        [ "$(psql -d "$db" -c "$pruned")" = t ] && break
         sleep 0.1
     done
-    check "$what: the worker prunes again" t \
-        "$(psql -d "$db" -c "SELECT worker_runs > $runs AND NOT EXISTS (SELECT FROM auth.sessions WHERE not_after < now())
-                               FROM auth.prune_state")"
+    check "$what: the worker prunes again" t "$(psql -d "$db" -c "$pruned")"
 }
 
 log "SIGKILL to the backend running CALL auth.prune_expired_sessions()"
 add_expired 60000
 stream 8
-psql -d "$db" -c "SET auth_sessions.prune_busy_share = 1" \
-    -c "CALL auth.prune_expired_sessions(batch_size => 200, time_budget => '1 minute')" >/dev/null 2>&1 &
-call=$!
+prune_in_background
 pid=
 for i in $(seq 1 100); do
     pid=$(psql -d "$db" -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL auth.prune_expired_sessions%' AND state = 'active'" || true)
@@ -158,9 +163,7 @@ verify "after SIGKILL"
 log "immediate shutdown in the middle of pruning"
 add_expired 60000
 stream 6
-psql -d "$db" -c "SET auth_sessions.prune_busy_share = 1" \
-    -c "CALL auth.prune_expired_sessions(batch_size => 200, time_budget => '1 minute')" >/dev/null 2>&1 &
-call=$!
+prune_in_background
 sleep 1.5
 as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null
 wait "$call" || true

@@ -112,3 +112,28 @@ install_attach_mode() {
     sed "s/@CARGO_VERSION@/$version/" sql/auth_sessions_gotrue.control | "${sudo[@]}" tee "$ext/auth_sessions_gotrue.control" >/dev/null
     "${sudo[@]}" cp "$ext/auth_sessions--$version.sql" "$ext/auth_sessions_gotrue--$version.sql"
 }
+
+# debian_suite MAJOR: the Debian suite whose packages have PostgreSQL MAJOR
+# (15: bookworm, 17: trixie, 18: forky); empty for another.
+debian_suite() {
+    case "$1" in 15) echo bookworm ;; 17) echo trixie ;; 18) echo forky ;; *) echo "" ;; esac
+}
+
+# debootstrap_minbase SUITE DIR: a minimal root filesystem of SUITE in DIR
+# (replacing whatever was there), from $DEBIAN_MIRROR (default Debian's),
+# installing debootstrap first when missing. Needs root.
+debootstrap_minbase() {
+    local suite=$1 dir=$2 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian} script=()
+    if ! command -v debootstrap >/dev/null; then
+        log "installing debootstrap"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+    fi
+    log "making a $suite root filesystem in $dir (debootstrap, from $mirror)"
+    rm -rf "$dir"; mkdir -p "$dir"
+    # An older debootstrap has no script for a newer suite: sid's serves
+    # (testing and unstable are laid out alike).
+    [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=(/usr/share/debootstrap/scripts/sid)
+    debootstrap --variant=minbase "$suite" "$dir" "$mirror" "${script[@]}" >"$dir.debootstrap.log" 2>&1 ||
+        { tail -20 "$dir.debootstrap.log" >&2; die "debootstrap $suite failed"; }
+}

@@ -25,24 +25,19 @@ if [ "${1:-}" = --unmount ]; then
 fi
 
 PG=${PG:-15}
-native=$(. /etc/os-release && case "${VERSION_CODENAME:-}" in
-    bookworm) echo 15 ;; trixie) echo 17 ;; forky) echo 18 ;; *) echo "" ;; esac)
+here_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 
-if [ "${AUTH_SESSIONS_ROOTFS:-}" = "$PG" ] || [ "$PG" = "$native" ]; then
+if [ "${AUTH_SESSIONS_ROOTFS:-}" = "$PG" ] || [ "$(debian_suite "$PG")" = "$here_suite" ]; then
     exec env PG="$PG" PG_MAJOR="$PG" PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/$PG/bin/pg_config}" "$@"
 fi
 
-case "$PG" in
-    17) suite=trixie ;;
-    18) suite=forky ;;
-    *) die "PostgreSQL $PG: no Debian suite known here to take it from (15 runs on bookworm, 17 in trixie, 18 in forky)" ;;
-esac
+suite=$(debian_suite "$PG")
+[ -n "$suite" ] || die "PostgreSQL $PG: no Debian suite known here to take it from (15 runs on bookworm, 17 in trixie, 18 in forky)"
 is_root || die "PostgreSQL $PG runs in a $suite root filesystem, which needs root (debootstrap, chroot, mount); not root here"
 
 root=$PWD/target/rootfs/$suite
 unmount_stale
 ready=$root/.auth_sessions-pg$PG
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=(postgresql-$PG postgresql-server-dev-$PG postgresql-client-$PG sudo gcc make pkg-config
           libclang-dev clang perl ca-certificates procps)
 
@@ -64,21 +59,7 @@ bind() { # bind SOURCE TARGET_INSIDE [--rbind]
 }
 
 if [ ! -f "$ready" ]; then
-    if ! command -v debootstrap >/dev/null; then
-        log "installing debootstrap"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-    fi
-    if [ ! -x "$root/usr/bin/apt-get" ]; then
-        log "making a $suite root filesystem in $root (debootstrap, from $mirror)"
-        rm -rf "$root"; mkdir -p "$root"
-        # An older debootstrap has no script for a newer suite: sid's serves
-        # (testing and unstable are laid out alike).
-        script=()
-        [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=(/usr/share/debootstrap/scripts/sid)
-        debootstrap --variant=minbase "$suite" "$root" "$mirror" "${script[@]}" >"$root.debootstrap.log" 2>&1 ||
-            { tail -20 "$root.debootstrap.log" >&2; die "debootstrap $suite failed"; }
-    fi
+    [ -x "$root/usr/bin/apt-get" ] || debootstrap_minbase "$suite" "$root"
     # (A testing suite's Release file carries a short Valid-Until, which a
     # mirror kept still, or a clock ahead of it, would otherwise refuse.)
     log "installing PostgreSQL $PG and the build tools in the $suite root filesystem"

@@ -11,27 +11,16 @@ cd "$(dirname "$0")/.."
 . scripts/common.sh
 deb=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 PG=${PG:-15}
-case "$PG" in
-    15) suite=bookworm ;; 17) suite=trixie ;; 18) suite=forky ;;
-    *) die "PostgreSQL $PG: no Debian suite known here" ;;
-esac
+suite=$(debian_suite "$PG")
+[ -n "$suite" ] || die "PostgreSQL $PG: no Debian suite known here"
 is_root || die "testing the package needs root (debootstrap, chroot, mount); not root here"
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 clean=$PWD/target/rootfs/$suite-clean.tar.gz
 root=$PWD/target/rootfs/package-test-$suite
 
 if [ ! -f "$clean" ]; then
-    command -v debootstrap >/dev/null || {
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-    }
-    log "making a clean $suite root filesystem (debootstrap, from $mirror), kept as $clean"
-    rm -rf "$root"; mkdir -p "$root"
-    script=()
-    [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=(/usr/share/debootstrap/scripts/sid)
-    debootstrap --variant=minbase "$suite" "$root" "$mirror" "${script[@]}" >"$root.log" 2>&1 ||
-        { tail -20 "$root.log" >&2; die "debootstrap $suite failed"; }
+    debootstrap_minbase "$suite" "$root"
     tar -C "$root" -czf "$clean" .
+    log "kept as $clean"
     rm -rf "$root"
 fi
 
