@@ -86,6 +86,34 @@ check "so does the procedure" 25006 \
     "$(PGHOST=$S_SOCK PGPORT=$S_PORT "$bin/psql" -X -q -d "$db" -v VERBOSITY=sqlstate \
         -c "CALL auth.prune_expired_sessions()" 2>&1 | grep -o '25006' | head -n 1)"
 
+# The devices page: listing works on the standby, as on the primary;
+# revoking is refused there read-only (25006), valid session or not.
+devices() {
+    "$@" <<'SQL'
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '{"session_id":"a0000000-0000-4000-8000-00000000000a"}';
+SELECT count(*) || ' ' || string_agg(id || ' ' || validity || ' ' || is_current, ', ' ORDER BY id) FROM auth.my_sessions();
+COMMIT;
+SQL
+}
+standby_devices=$(devices on_standby)
+check "my_sessions lists on the standby what it lists on the primary ($standby_devices)" \
+    "$(devices on_primary)" "$standby_devices"
+check "my_sessions lists the user's three sessions on the standby" 3 "${standby_devices%% *}"
+for call in "auth.revoke_my_session('b0000000-0000-4000-8000-00000000000b')" "auth.revoke_my_other_sessions()"; do
+    for claims in '{"session_id":"a0000000-0000-4000-8000-00000000000a"}' '{}'; do
+        check "$call on the standby fails read-only (claims $claims)" 25006 \
+            "$(PGHOST=$S_SOCK PGPORT=$S_PORT "$bin/psql" -X -q -d "$db" -v VERBOSITY=sqlstate 2>&1 <<SQL | grep -o '25006' | head -n 1
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = '$claims';
+SELECT $call;
+SQL
+)"
+    done
+done
+
 on_primary -c "SELECT auth.revoke_session('a0000000-0000-4000-8000-00000000000a')" >/dev/null
 caught_up
 check "a revocation on the primary reaches the standby's policy" "visible=0 aal=-" \

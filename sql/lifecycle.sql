@@ -249,3 +249,17 @@ BEGIN
     END IF;
 END
 $usage$;
+
+-- The devices page (src/devices.rs): the caller's own user's sessions,
+-- listed and revoked while the caller's own session is valid. They decide
+-- who may see and delete what from the current session alone, so any role
+-- may call them (PostgREST's authenticated included); the listing reads
+-- with no privilege, and the revocations delete as the owner of
+-- auth.sessions.
+COMMENT ON FUNCTION auth.my_sessions() IS
+    'auth_sessions: the sessions of the current session''s user (when the current session is valid; else none), newest activity first, with device label, validity and is_current';
+COMMENT ON FUNCTION auth.revoke_my_session(uuid) IS
+    'auth_sessions: deletes one session of the current session''s user (a logout; the current one included) when the current session is valid; false otherwise, whether or not the id exists';
+COMMENT ON FUNCTION auth.revoke_my_other_sessions() IS
+    'auth_sessions: deletes every other session of the current session''s user (GoTrue''s others scope) when the current session is valid; returns how many';
+GRANT EXECUTE ON FUNCTION auth.my_sessions(), auth.revoke_my_session(uuid), auth.revoke_my_other_sessions() TO PUBLIC;

@@ -37,6 +37,8 @@ use std::ffi::CStr;
 struct Answer {
     reason: Reason,
     aal: Option<pg_sys::Oid>,
+    /// The session and its user, when it is valid.
+    valid: Option<([u8; 16], [u8; 16])>,
 }
 
 /// What decides the visibility of rows in a snapshot, for the backend's
@@ -160,7 +162,12 @@ fn compute(per_claim: Option<&[u8]>, claims_json: Option<&[u8]>, policy: &Policy
     let row: Option<SessionRow> = id.as_ref().and_then(|id| lookup::session(id, policy, None));
     let now = pgrx::datetime::now().into_inner();
     let reason = validity::decide(row.as_ref().map(|r| &r.times), policy, now);
-    Answer { reason, aal: row.filter(|_| reason.is_valid()).and_then(|r| r.aal) }
+    let row = row.filter(|_| reason.is_valid());
+    Answer {
+        reason,
+        aal: row.and_then(|r| r.aal),
+        valid: id.zip(row.and_then(|r| r.user_id)),
+    }
 }
 
 fn current() -> Answer {
@@ -190,6 +197,12 @@ fn current() -> Answer {
         });
         answer
     })
+}
+
+/// The current request's session and the user it belongs to (the row's
+/// `user_id`, never a claim), when that session exists and is valid now.
+pub fn valid_session() -> Option<([u8; 16], [u8; 16])> {
+    current().valid
 }
 
 /// The `session_id` claim of the current request; NULL when absent, empty or

@@ -35,12 +35,14 @@ use pgrx::prelude::*;
 use std::cell::Cell;
 use std::ffi::CStr;
 
-/// What a lookup returns: the timestamps validity needs, and the stored aal
-/// (the `pg_enum` OID of its label, which is how an enum datum is represented).
+/// What a lookup returns: the timestamps validity needs, the stored aal (the
+/// `pg_enum` OID of its label, which is how an enum datum is represented) and
+/// the session's user.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SessionRow {
     pub times: SessionTimes,
     pub aal: Option<pg_sys::Oid>,
+    pub user_id: Option<[u8; 16]>,
 }
 
 /// The label of an enum value (an `aal_level` datum); `None` when the OID is
@@ -513,9 +515,12 @@ fn with_snapshot<T>(seen: Seen, f: impl FnOnce(pg_sys::Snapshot) -> T) -> T {
     }
 }
 
-fn session_in(slot: *mut pg_sys::TupleTableSlot, s: &Sessions) -> (SessionRow, Option<[u8; 16]>) {
-    let row = SessionRow { times: times_in(slot, s), aal: attr(slot, s.aal).map(|d| pg_sys::Oid::from(d.value() as u32)) };
-    (row, uuid(attr(slot, s.user_id)))
+fn session_in(slot: *mut pg_sys::TupleTableSlot, s: &Sessions) -> SessionRow {
+    SessionRow {
+        times: times_in(slot, s),
+        aal: attr(slot, s.aal).map(|d| pg_sys::Oid::from(d.value() as u32)),
+        user_id: uuid(attr(slot, s.user_id)),
+    }
 }
 
 /// Reads session `id`; `None` when no row is visible to the statement.
@@ -531,16 +536,12 @@ pub fn session(id: &[u8; 16], policy: &Policy, fcinfo: Option<pg_sys::FunctionCa
             false
         });
     }
-    let (row, user) = match found {
-        Some((row, user)) => (Some(row), user),
-        None => (None, None),
-    };
-    row.map(|mut r| {
+    found.map(|mut r: SessionRow| {
         r.times = complete(Some(id), r.times.created_at, r.times.not_after, r.times.refreshed_at, policy, Seen::ByStatement);
         // The label (a syscache lookup) only when the rule is on.
         if policy.needs_aal() {
             let label = r.aal.and_then(enum_label);
-            r.times.low_aal = low_aal(user.as_ref(), label.as_deref(), policy, Seen::ByStatement);
+            r.times.low_aal = low_aal(r.user_id.as_ref(), label.as_deref(), policy, Seen::ByStatement);
         }
         r
     })
@@ -561,6 +562,17 @@ pub fn low_aal(user_id: Option<&[u8; 16]>, label: Option<&str>, policy: &Policy,
 /// The sessions of user `user_id` (with the newest refresh token's time when
 /// the rules need it), as `seen` shows them.
 pub fn user_sessions(user_id: &[u8; 16], policy: &Policy, seen: Seen) -> Vec<([u8; 16], SessionTimes)> {
+    user_sessions_with(user_id, policy, seen, |_, _| ()).into_iter().map(|(id, t, ())| (id, t)).collect()
+}
+
+/// As [`user_sessions`], with what `extra` reads from each session's tuple
+/// (columns beyond those validity needs), while the tuple is at hand.
+pub fn user_sessions_with<T>(
+    user_id: &[u8; 16],
+    policy: &Policy,
+    seen: Seen,
+    mut extra: impl FnMut(*mut pg_sys::TupleTableSlot, &Sessions) -> T,
+) -> Vec<([u8; 16], SessionTimes, T)> {
     let cat = catalog();
     let s = cat.sessions;
     let mut found = Vec::new();
@@ -574,22 +586,62 @@ pub fn user_sessions(user_id: &[u8; 16], policy: &Policy, seen: Seen) -> Vec<([u
                     let label = attr(slot, s.aal).and_then(|d| enum_label(pg_sys::Oid::from(d.value() as u32)));
                     t.low_aal = validity::below_highest(label.as_deref(), Aal::Aal2);
                 }
-                found.push((id, t));
+                found.push((id, t, extra(slot, &s)));
             }
             true
         });
         if policy.needs_token_time() {
-            for (id, t) in found.iter_mut().filter(|(_, t)| t.refreshed_at.is_none()) {
+            for (id, t, _) in found.iter_mut().filter(|(_, t, _)| t.refreshed_at.is_none()) {
                 t.newest_token_at = newest_token_time(&cat, id, snapshot);
             }
         }
-        if found.iter().any(|(_, t)| t.low_aal) && highest_aal_in(user_id, snapshot) == Aal::Aal1 {
-            for (_, t) in &mut found {
+        if found.iter().any(|(_, t, _)| t.low_aal) && highest_aal_in(user_id, snapshot) == Aal::Aal1 {
+            for (_, t, _) in &mut found {
                 t.low_aal = false;
             }
         }
     });
     found
+}
+
+/// The columns a list of devices shows beyond those validity needs:
+/// `auth.sessions.user_agent` (text) and `ip` (inet), checked by name and
+/// type as the others are, when a list is asked for (the lookups by id do
+/// not need them, so a table without them still serves those).
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceColumns {
+    pub user_agent: i16,
+    pub ip: i16,
+}
+
+pub fn device_columns(s: &Sessions) -> DeviceColumns {
+    let what = "auth.sessions";
+    DeviceColumns {
+        user_agent: column(s.rel, what, c"user_agent", pg_sys::TEXTOID),
+        ip: column(s.rel, what, c"ip", pg_sys::INETOID),
+    }
+}
+
+/// A text column of the tuple in `slot`, detoasted and copied; invalid
+/// UTF-8 (a database in another encoding) is replaced, not trusted.
+pub fn text_at(slot: *mut pg_sys::TupleTableSlot, attnum: i16) -> Option<String> {
+    // SAFETY: the column was checked to be of type text; text_to_cstring
+    // detoasts it into a palloc'd, NUL-terminated copy.
+    attr(slot, attnum).map(|d| unsafe {
+        CStr::from_ptr(pg_sys::text_to_cstring(d.cast_mut_ptr())).to_string_lossy().into_owned()
+    })
+}
+
+/// An `inet` column of the tuple in `slot`, in its text form.
+pub fn inet_at(slot: *mut pg_sys::TupleTableSlot, attnum: i16) -> Option<pgrx::datum::Inet> {
+    // SAFETY: the column was checked to be of type inet; inet_out reads the
+    // datum while the slot holds the tuple and returns a copy.
+    attr(slot, attnum).and_then(|d| unsafe { pgrx::datum::Inet::from_datum(d, false) })
+}
+
+/// The label of the stored aal of the tuple in `slot`.
+pub fn aal_at(slot: *mut pg_sys::TupleTableSlot, s: &Sessions) -> Option<String> {
+    attr(slot, s.aal).and_then(|d| enum_label(pg_sys::Oid::from(d.value() as u32)))
 }
 
 /// A session's times from values already at hand (a row being scanned or

@@ -198,3 +198,35 @@ SELECT auth.session_stats() - 'worker' AS stats;
 SELECT auth.revoke_session('a2000000-0000-4000-8000-000000000002') AS revoked;
 SELECT (auth.create_session('00000000-0000-4000-8000-000000000002', 'aal1', user_agent => 'created by the extension')).user_agent;
 SELECT count(*) AS sessions FROM auth.sessions;
+
+-- The devices page on GoTrue's tables: a signed-in user (PostgREST's
+-- authenticated role, with USAGE on auth as Supabase grants it) lists their
+-- sessions and signs out of them; the deletes run as supabase_auth_admin.
+SET client_min_messages = warning;
+DO $$ BEGIN CREATE ROLE authenticated NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+RESET client_min_messages;
+GRANT USAGE ON SCHEMA auth TO authenticated;
+\c - supabase_auth_admin
+SET TimeZone = 'UTC';
+\i :signin
+EXECUTE signin('aal1', now() - interval '2 days', NULL, 'a1000000-0000-4000-8000-000000000011', '198.51.100.4', NULL, NULL,
+               NULL, NULL, NULL, NULL, NULL, now(), 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0',
+               '00000000-0000-4000-8000-000000000001');
+EXECUTE signin('aal1', now() - interval '1 day', NULL, 'a1000000-0000-4000-8000-000000000012', NULL, NULL, NULL,
+               NULL, NULL, NULL, NULL, NULL, now(), 'okhttp/4.12.0', '00000000-0000-4000-8000-000000000001');
+INSERT INTO "refresh_tokens" ("created_at", "instance_id", "revoked", "session_id", "token", "updated_at", "user_id")
+VALUES (now(), '00000000-0000-0000-0000-000000000000', false, 'a1000000-0000-4000-8000-000000000012', 'tok-12', now(),
+        '00000000-0000-4000-8000-000000000001');
+\c - postgres
+SET TimeZone = 'UTC';
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"sub": "00000000-0000-4000-8000-000000000001", "role": "authenticated", "session_id": "a1000000-0000-4000-8000-000000000011"}', true) IS NOT NULL AS claims_set;
+SET LOCAL ROLE authenticated;
+SELECT id, device, ip, validity, is_current FROM auth.my_sessions();
+SELECT auth.revoke_my_session('a2000000-0000-4000-8000-00000000000a') AS other_users;
+SELECT auth.revoke_my_other_sessions() AS others;
+SELECT id, is_current FROM auth.my_sessions();
+COMMIT;
+SELECT count(*) AS tokens_of_revoked FROM auth.refresh_tokens WHERE session_id = 'a1000000-0000-4000-8000-000000000012';
+REVOKE USAGE ON SCHEMA auth FROM authenticated;
+DROP ROLE authenticated;
