@@ -44,7 +44,7 @@ printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"; chmod +x "$root/us
 mkdir -p "$root/etc/postgresql-common"
 echo "create_main_cluster = false" >"$root/etc/postgresql-common/createcluster.conf"
 
-log "in a clean $suite: apt install $(basename "$deb"), a cluster, CREATE EXTENSION, the demo, apt purge"
+log "in a clean $suite: apt install $(basename "$deb"), a cluster, CREATE EXTENSION, the demo, an update, apt purge"
 chroot "$root" env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 \
     DEBIAN_FRONTEND=noninteractive PG="$PG" DEB="/root/$(basename "$deb")" bash -euo pipefail -c '
 apt-get -o Acquire::Check-Valid-Until=false update -qq >/tmp/apt.log 2>&1
@@ -62,6 +62,11 @@ psql -d demo -f /root/demo.sql >/tmp/demo.log 2>&1 || { tail -20 /tmp/demo.log; 
 echo "ok: CREATE EXTENSION auth_sessions $(psql -At -d demo -c "SELECT extversion FROM pg_extension WHERE extname = '\''auth_sessions'\''"), and the demo ran"
 psql -d attach -c "CREATE EXTENSION auth_sessions_gotrue" >/dev/null
 echo "ok: CREATE EXTENSION auth_sessions_gotrue in an empty database"
+# The first release, as the package installs it, updated to the package'"'"'s version.
+first=$(ls /usr/share/postgresql/$PG/extension/ | sed -n "s/^auth_sessions--\([0-9.]*\)\.sql$/\1/p" | sort -V | head -n 1)
+psql -d postgres -c "CREATE DATABASE updated"
+psql -d updated -c "CREATE EXTENSION auth_sessions VERSION '"'"'$first'"'"'" -c "ALTER EXTENSION auth_sessions UPDATE" >/dev/null
+echo "ok: auth_sessions $first from the package updated to $(psql -At -d updated -c "SELECT extversion FROM pg_extension WHERE extname = '"'"'auth_sessions'"'"'")"
 runuser -u postgres -- $bin/pg_ctl -D /tmp/pkgtest/data -m fast -w stop >/dev/null
 apt-get purge -y -qq "postgresql-$PG-auth-sessions" >>/tmp/apt.log 2>&1 || { tail -20 /tmp/apt.log; exit 1; }
 left=$( (ls /usr/lib/postgresql/$PG/lib/auth_sessions.so /usr/share/postgresql/$PG/extension/auth_sessions* 2>/dev/null || true) | wc -l)

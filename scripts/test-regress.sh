@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the freshly built extension into the server $PG_CONFIG names, starts
 # a throwaway cluster on a unix socket, and runs the server-side test layers:
-# the released scripts' checks, the pg_regress suite and the isolation specs in pg_test/, the seed
+# the released scripts' checks, the pg_regress suite and the isolation specs in pg_test/, the
+# update from every released version (pg_test/upgrade.sh), the seed
 # comparison, pg_dump/restore (both modes), GoTrue's own migrations (skipped,
 # saying so, without the fixture GOTRUE names), the many-connection limit test, a hot standby,
 # the background worker, the settings' load modes, the worker's safety,
@@ -47,6 +48,9 @@ run_suite() {
 run_suite "$PKGLIB/pgxs/src/test/regress/pg_regress" pg_test/schedule "$OUT" auth_sessions_regression
 run_suite "$PKGLIB/pgxs/src/test/isolation/pg_isolation_regress" pg_test/isolation_schedule "$OUT_ISO" \
     auth_sessions_isolation
+
+log "ALTER EXTENSION ... UPDATE from every released version equals a fresh install (pg_test/upgrade.sh)"
+pg_test/upgrade.sh "$OUT/upgrade"
 
 log "the seed: \\d+ auth.sessions equals the seed's (pg_test/expected/seed_sessions.describe)"
 pg_test/check_seed.sh "$OUT/results/install_fresh.out"
