@@ -1,5 +1,6 @@
--- What auth_sessions does so far: GoTrue's session schema, exactly, and the
--- session lifecycle in SQL with GoTrue's validity rules and a per-user limit.
+-- What auth_sessions does: GoTrue's session schema, exactly, the session
+-- lifecycle in SQL with GoTrue's validity rules and a per-user limit,
+-- revocation in row-level security, and the devices page.
 \pset footer off
 \set ON_ERROR_STOP 0
 \set SHOW_CONTEXT never
@@ -48,6 +49,19 @@ SELECT auth.session_id(), auth.current_session_is_valid(), auth.current_session_
 SELECT * FROM public.notes;
 \echo '--- the policy call is evaluated once per statement (an InitPlan), not per row:'
 EXPLAIN (COSTS OFF) SELECT * FROM public.notes;
+COMMIT;
+\echo '--- the devices page: the signed-in user lists their sessions and signs the others out (auth.my_sessions):'
+SELECT count(*) AS signed_in FROM (
+    SELECT auth.create_session('00000000-0000-4000-8000-000000000001', user_agent =>
+        'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1')
+    UNION ALL
+    SELECT auth.create_session('00000000-0000-4000-8000-000000000001', user_agent => 'okhttp/4.12.0')) s;
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', json_build_object('role', 'authenticated', 'session_id', current_setting('demo.session'))::text, true) IS NULL AS unset;
+SELECT device, validity, is_current FROM auth.my_sessions();
+SELECT auth.revoke_my_other_sessions() AS signed_out;
+SELECT device, is_current FROM auth.my_sessions();
 COMMIT;
 \echo '--- logout; the same (unexpired) token sees nothing at its next request:'
 SELECT auth.revoke_session(current_setting('demo.session')::uuid);
