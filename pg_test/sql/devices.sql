@@ -303,6 +303,21 @@ COMMIT;
 SELECT session_id, role FROM auth.deleted_by ORDER BY session_id;
 SELECT s.user_id, count(*) AS sessions, (SELECT count(*) FROM auth.refresh_tokens t WHERE t.user_id = s.user_id::text) AS tokens
   FROM auth.sessions s GROUP BY s.user_id ORDER BY s.user_id;
+-- The listing reads user_agent and ip directly, so it checks their types
+-- first: a column of another type is a clear error (42804), and the other
+-- functions, which do not read it, keep working.
+ALTER TABLE auth.sessions ALTER COLUMN ip TYPE text;
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"session_id":"a0000000-0000-4000-8000-00000000000a"}', true) IS NOT NULL AS claims_set;
+SET LOCAL ROLE authenticated;
+SELECT count(*) FROM auth.my_sessions();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"session_id":"a0000000-0000-4000-8000-00000000000a"}', true) IS NOT NULL AS claims_set;
+SET LOCAL ROLE authenticated;
+SELECT auth.current_session_is_valid();
+ROLLBACK;
 SET client_min_messages = warning;
 DROP SCHEMA auth CASCADE;
 RESET client_min_messages;
