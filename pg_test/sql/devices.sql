@@ -161,7 +161,8 @@ SELECT auth.revoke_my_other_sessions();
 ROLLBACK;
 
 -- Revoking one of the user's own sessions: a hard delete, its refresh token
--- and amr claim go with it, and its next request sees nothing.
+-- and amr claim go with it, and its next request sees nothing and revokes
+-- nothing.
 BEGIN;
 SELECT set_config('request.jwt.claims', '{"session_id":"a0000000-0000-4000-8000-00000000000a"}', true) IS NOT NULL AS claims_set;
 SET LOCAL ROLE authenticated;
@@ -175,8 +176,11 @@ SELECT (SELECT count(*) FROM auth.sessions WHERE id = 'b0000000-0000-4000-8000-0
 BEGIN;
 SELECT set_config('request.jwt.claims', '{"session_id":"b0000000-0000-4000-8000-00000000000b"}', true) IS NOT NULL AS claims_set;
 SET LOCAL ROLE authenticated;
-SELECT count(*) AS listed FROM auth.my_sessions();
+SELECT count(*) AS listed, auth.revoke_my_session('d0000000-0000-4000-8000-00000000000d') AS revoked_d,
+       auth.revoke_my_other_sessions() AS revoked_others
+  FROM auth.my_sessions();
 COMMIT;
+SELECT count(*) AS sessions_of_user_1 FROM auth.sessions WHERE user_id = '00000000-0000-4000-8000-000000000001';
 
 -- A trigger on auth.sessions that a role other than a superuser wrote would
 -- run as the table's owner, here a superuser: refused (42501), nothing deleted.
