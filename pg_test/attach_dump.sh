@@ -20,16 +20,8 @@ mkdir -p "$workdir"
 export PGTZ=UTC
 
 fingerprint() {
+    table_fingerprints "$1" auth
     psql -d "$1" <<'SQL'
-SELECT format('SELECT %L || '' '' || count(*) || '' '' || md5(coalesce(string_agg(t::text, ''|'' ORDER BY t::text), '''')) FROM %s t',
-              c.oid::regclass::text, c.oid::regclass)
-  FROM pg_class c
- WHERE c.relnamespace = 'auth'::regnamespace AND c.relkind = 'r'
- ORDER BY c.relname \gexec
-SELECT format('SELECT %L || '' '' || last_value || '' '' || is_called FROM %s', c.oid::regclass::text, c.oid::regclass)
-  FROM pg_class c
- WHERE c.relnamespace = 'auth'::regnamespace AND c.relkind = 'S'
- ORDER BY c.relname \gexec
 SELECT 'extension ' || string_agg(extname, ',') FROM pg_extension WHERE extname LIKE 'auth_sessions%';
 SELECT 'limit triggers ' || count(*) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass AND tgname = 'enforce_session_limit';
 SQL

@@ -8,6 +8,25 @@ psql() { "$bin/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 # fresh_db NAME: drop it if it exists, create it empty.
 fresh_db() { psql -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
 
+# table_fingerprints DB SCHEMA...: a line per table of those schemas (its rows,
+# their count and checksum) and per sequence (its position), sorted by name,
+# for comparing a database with itself later or with a restored copy.
+table_fingerprints() {
+    local db=$1; shift
+    local schemas; schemas=$(printf "'%s'::regnamespace," "$@"); schemas=${schemas%,}
+    psql -d "$db" <<SQL
+SELECT format('SELECT %L || '' '' || count(*) || '' '' || md5(coalesce(string_agg(t::text, ''|'' ORDER BY t::text), '''')) FROM ONLY %s t',
+              c.oid::regclass::text, c.oid::regclass)
+  FROM pg_class c
+ WHERE c.relnamespace IN ($schemas) AND c.relkind = 'r'
+ ORDER BY c.oid::regclass::text \gexec
+SELECT format('SELECT %L || '' '' || last_value || '' '' || is_called FROM %s', c.oid::regclass::text, c.oid::regclass)
+  FROM pg_class c
+ WHERE c.relnamespace IN ($schemas) AND c.relkind = 'S'
+ ORDER BY c.oid::regclass::text \gexec
+SQL
+}
+
 # check NAME EXPECTED ACTUAL: prints ok or FAILED (and remembers the failure).
 failed=0
 check() {

@@ -38,19 +38,7 @@ if [ -z "$released" ]; then
     exit 0
 fi
 
-fingerprint() {
-    psql -d "$1" <<'SQL'
-SELECT format('SELECT %L || '' '' || count(*) || '' '' || md5(coalesce(string_agg(t::text, ''|'' ORDER BY t::text), '''')) FROM ONLY %s t',
-              c.oid::regclass::text, c.oid::regclass)
-  FROM pg_class c
- WHERE c.relnamespace IN ('auth'::regnamespace, 'public'::regnamespace) AND c.relkind = 'r'
- ORDER BY c.oid::regclass::text \gexec
-SELECT format('SELECT %L || '' '' || last_value || '' '' || is_called FROM %s', c.oid::regclass::text, c.oid::regclass)
-  FROM pg_class c
- WHERE c.relnamespace = 'auth'::regnamespace AND c.relkind = 'S'
- ORDER BY c.oid::regclass::text \gexec
-SQL
-}
+fingerprint() { table_fingerprints "$1" auth public; }
 
 # setup DB NAME [VERSION]: a new database with extension NAME (at VERSION,
 # else the current one), filled.

@@ -64,18 +64,17 @@ fn my_sessions() -> TableIterator<
     let mut sessions = lookup::user_sessions_with(&user, &policy, Seen::ByStatement, |slot, s| {
         (lookup::aal_at(slot, s), lookup::text_at(slot, columns.user_agent), lookup::inet_at(slot, columns.ip))
     });
+    // Last activity: the last refresh, else the sign-in.
+    let last_active = |t: &validity::SessionTimes| t.refreshed_at.or(t.created_at);
     // Newest activity first; sessions without any time last; then by id, so
     // that the order is the same on every call.
-    sessions.sort_by(|(a_id, a, _), (b_id, b, _)| {
-        let (a_at, b_at) = (a.refreshed_at.or(a.created_at), b.refreshed_at.or(b.created_at));
-        b_at.cmp(&a_at).then_with(|| a_id.cmp(b_id))
-    });
+    sessions.sort_by(|(a_id, a, _), (b_id, b, _)| last_active(b).cmp(&last_active(a)).then_with(|| a_id.cmp(b_id)));
     TableIterator::new(sessions.into_iter().map(move |(id, times, (aal, agent, ip))| {
         let device = user_agent::describe(agent.as_deref());
         (
             Uuid::from_bytes(id),
             tstz(times.created_at),
-            tstz(times.refreshed_at.or(times.created_at)),
+            tstz(last_active(&times)),
             aal,
             agent,
             device.label,
