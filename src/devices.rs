@@ -19,7 +19,8 @@
 
 use crate::current;
 use crate::lookup::{self, Seen};
-use crate::security::{self, Event};
+use crate::security;
+use crate::trusted_code;
 use crate::settings;
 use crate::statements;
 use crate::user_agent;
@@ -108,12 +109,7 @@ fn writable(what: &CStr) {
 fn delete_as_owner(query: &'static str, first: [u8; 16], second: [u8; 16]) -> usize {
     let cat = lookup::catalog();
     let owner = security::owner_of(cat.sessions.rel);
-    let lock = pg_sys::RowExclusiveLock;
-    security::refuse_untrusted_triggers(cat.sessions.rel, Event::Delete, owner, lock);
-    for child in [cat.tokens.rel, cat.claims.rel] {
-        // The foreign keys' cascades run as the referencing table's owner.
-        security::refuse_untrusted_triggers(child, Event::Delete, security::owner_of(child), lock);
-    }
+    trusted_code::guard_session_delete(owner);
     let args = [Uuid::from_bytes(first).into(), Uuid::from_bytes(second).into()];
     security::as_owner(cat.sessions.rel, || {
         Spi::connect_mut(|client| statements::run(client, query, &args).map(|t| t.len()))

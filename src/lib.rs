@@ -3,12 +3,12 @@
 //! The extension's DDL lives in `sql/` as plain SQL; this crate includes it
 //! into the generated extension script and adds the functions on top.
 
-mod direct;
-mod guard;
-mod kept_scan;
 mod claims;
 mod current;
 mod devices;
+mod direct;
+mod guard;
+mod kept_scan;
 mod limits;
 mod lookup;
 mod pacing;
@@ -17,10 +17,11 @@ mod prune;
 mod rows;
 mod security;
 mod sessions;
-mod statements;
-mod user_agent;
-mod sweep;
 mod settings;
+mod statements;
+mod sweep;
+mod trusted_code;
+mod user_agent;
 mod worker;
 pub mod validity;
 

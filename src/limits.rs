@@ -20,7 +20,8 @@
 //! retries, instead of counting from a stale snapshot.
 
 use crate::lookup::{self, Seen};
-use crate::security::{self, Event};
+use crate::security;
+use crate::trusted_code;
 use crate::statements;
 use crate::settings::{self, LimitStrategy};
 use crate::validity::{self, last_refreshed, Micros, Policy, SessionTimes};
@@ -159,14 +160,7 @@ fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
 
 /// Deletes the sessions `keys` with the inserter's rights.
 fn evict(keys: &[[u8; 16]]) {
-    let cat = lookup::catalog();
-    let me = security::current_user();
-    let lock = pg_sys::RowExclusiveLock;
-    security::refuse_untrusted_triggers(cat.sessions.rel, Event::Delete, me, lock);
-    for child in [cat.tokens.rel, cat.claims.rel] {
-        // The foreign keys' cascades run as the referencing table's owner.
-        security::refuse_untrusted_triggers(child, Event::Delete, security::owner_of(child), lock);
-    }
+    trusted_code::guard_session_delete(security::current_user());
     let ids: Vec<Uuid> = keys.iter().map(|k| Uuid::from_bytes(*k)).collect();
     // A kept plan (statements.rs), with search_path pinned there.
     Spi::connect_mut(|client| statements::run(client, EVICT, &[ids.into()]).map(|_| ()))

@@ -49,7 +49,8 @@ use crate::direct;
 use crate::statements::run;
 use crate::lookup::{self, Catalog, Seen};
 use crate::pacing;
-use crate::security::{self, Event};
+use crate::security;
+use crate::trusted_code::{self, Event};
 // Named in the extension_sql_file! `requires` below (SQL ordering only).
 #[allow(unused_imports)]
 use crate::sessions::session_row_validity;
@@ -226,7 +227,7 @@ pub fn on_prune_state<T>(f: impl FnOnce() -> T) -> T {
 /// for the role that writes it (its owner).
 pub fn guard_prune_state() {
     let state = prune_state();
-    security::refuse_untrusted_triggers(state, Event::Update, security::owner_of(state), pg_sys::RowExclusiveLock);
+    trusted_code::refuse_untrusted_code(state, Event::Update, security::owner_of(state));
 }
 
 /// Whether `constraint` is a foreign key of `child` from its `session_id`
@@ -474,12 +475,7 @@ pub fn sessions_batch(batch: i64, grace: Micros) -> (i64, bool) {
         }
         // 3. The children, then the sessions (see the module's comment).
         let by_hand = cascades_done_by_hand(&cat);
-        let me = security::current_user();
-        let lock = pg_sys::RowExclusiveLock;
-        security::refuse_untrusted_triggers(cat.sessions.rel, Event::Delete, me, lock);
-        for child in [cat.tokens.rel, cat.claims.rel] {
-            security::refuse_untrusted_triggers(child, Event::Delete, security::owner_of(child), lock);
-        }
+        trusted_code::guard_session_delete(security::current_user());
         let ids: Vec<[u8; 16]> = doomed.iter().map(|(id, _)| *id).collect();
         let (blocked, children) = take_children(client, &cat, &ids, by_hand)?;
         debug1!(
@@ -544,7 +540,7 @@ pub fn tokens_batch(batch: i64, grace: Micros) -> (i64, bool) {
             0
         } else {
             let tokens = lookup::catalog().tokens.rel;
-            security::refuse_untrusted_triggers(tokens, Event::Delete, security::current_user(), pg_sys::RowExclusiveLock);
+            trusted_code::refuse_untrusted_code(tokens, Event::Delete, security::current_user());
             run(client, DELETE_TOKENS, &[revoked.into(), before.into()])?.len() as i64
         };
         Ok::<_, pgrx::spi::Error>((deleted, wrapped))
