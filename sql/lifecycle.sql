@@ -82,14 +82,15 @@ $function$;
 COMMENT ON FUNCTION auth.create_session(uuid, text, uuid, timestamptz, text, inet, text) IS
     'auth_sessions: sign-in: inserts a session (new uuid, created_at = updated_at = now(), refreshed_at NULL), subject to auth_sessions.max_per_user; returns it';
 
--- Refuse changes to the extension's own tables that pg_dump would lose
--- (src/guard.rs). Fires for every role; answers from the parse tree and the
--- catalog only, and lets the extension's own scripts through.
+-- Refuse changes to the extension's own tables and types that pg_dump would
+-- lose (src/guard.rs). Fires for every role and every command tag (a change
+-- to a table can be filed under ALTER VIEW, ALTER INDEX, ALTER TYPE, ...);
+-- answers from the parse tree and the catalog only, and lets the extension's
+-- own scripts through.
 CREATE EVENT TRIGGER auth_sessions_guard ON ddl_command_start
-    WHEN TAG IN ('ALTER TABLE', 'CREATE INDEX', 'CREATE TABLE', 'CREATE TRIGGER', 'CREATE POLICY')
     EXECUTE FUNCTION auth.refuse_lost_ddl();
 COMMENT ON FUNCTION auth.refuse_lost_ddl() IS
-    'auth_sessions: event trigger (auth_sessions_guard): refuses ALTER TABLE and CREATE TABLE IF NOT EXISTS on the extension''s own tables, whose changes pg_dump would not keep, and warns that it does not keep indexes, triggers and policies on them either';
+    'auth_sessions: event trigger (auth_sessions_guard): refuses every command that changes the extension''s own tables, their columns or its types (whatever its tag), and CREATE TABLE IF NOT EXISTS of them, whose changes pg_dump would not keep; warns that it does not keep indexes, triggers, rules and policies on them either';
 
 CREATE FUNCTION auth.refresh_session(session_id uuid, user_agent text DEFAULT NULL, ip inet DEFAULT NULL)
 RETURNS boolean
