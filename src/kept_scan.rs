@@ -12,12 +12,18 @@
 //! `fn_mcxt`), so it lives no longer than the expression that makes the calls.
 //! It owns relation references, a tuple-descriptor pin and buffer pins. An
 //! expression can outlive the portal that first ran it (PL/pgSQL keeps its
-//! simple expressions for the whole transaction), so these are remembered by
-//! the resource owner of the (sub)transaction, not the portal's, and the scan
-//! is ended (under that owner) or forgotten at the first of:
+//! simple expressions for a DO block, or for the whole transaction), so these
+//! are remembered by the resource owner of the (sub)transaction, not the
+//! portal's, and the scan is ended (under that owner) or forgotten at the
+//! first of:
 //!
 //! - the end of the expression's memory (the executor's end, for a query):
 //!   ended, by a memory-context callback;
+//! - the start of any utility command in this backend (the executor's way in
+//!   for DDL: TRUNCATE, REINDEX, CLUSTER, ALTER TABLE, DROP EXTENSION, ...,
+//!   whether a client, a DO block, a function or an extension script runs it):
+//!   ended, by a `ProcessUtility` hook, so that no command ever finds
+//!   `auth.sessions` held open by a kept scan; a later call begins anew;
 //! - a call made in another (sub)transaction (a PL/pgSQL expression kept
 //!   across an exception block, say): ended, and begun anew in the current
 //!   one;
@@ -32,12 +38,9 @@
 //! `lookup::catalog()` when the scan was begun; they cannot change while it is
 //! open (PostgreSQL refuses DDL on a relation this backend has open).
 //!
-//! An expression whose memory lives as long as the transaction (PL/pgSQL's
-//! shared state for simple expressions, `RETURN auth.session_is_valid(id)` in
-//! a function) keeps nothing: it would hold `auth.sessions` open after the
-//! statement that called it, and DDL on the table later in the same
-//! transaction would fail ("being used by active queries in this session").
-//! Such calls probe afresh each time.
+//! So a scan may be kept between the statements of a PL/pgSQL block (its
+//! simple expressions live as long as the block, or the transaction), and
+//! DDL later in the block or the transaction still finds the table free.
 
 use crate::lookup::{self, Sessions};
 use pgrx::pg_sys;
@@ -147,13 +150,69 @@ unsafe extern "C-unwind" fn on_subxact(
     }
 }
 
-/// Registers the transaction callbacks; called once from `_PG_init`.
+/// The `ProcessUtility` hook that was installed before ours.
+static mut PREVIOUS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+
+/// Before any utility command: ends every kept scan (see the module's
+/// comment), then runs the command as it would have run.
+#[cfg(not(feature = "pg13"))]
+#[pg_guard]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C-unwind" fn before_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    settle(None, true);
+    // SAFETY: the arguments are the command's, passed on unchanged to the
+    // previous hook or to PostgreSQL's own; PREVIOUS_UTILITY is written once,
+    // in _PG_init, before any command runs.
+    unsafe {
+        match PREVIOUS_UTILITY {
+            Some(previous) => previous(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+            None => pg_sys::standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+        }
+    }
+}
+
+/// PostgreSQL 13's hook has no `readOnlyTree`.
+#[cfg(feature = "pg13")]
+#[pg_guard]
+unsafe extern "C-unwind" fn before_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    settle(None, true);
+    // SAFETY: as above.
+    unsafe {
+        match PREVIOUS_UTILITY {
+            Some(previous) => previous(pstmt, query_string, context, params, query_env, dest, qc),
+            None => pg_sys::standard_ProcessUtility(pstmt, query_string, context, params, query_env, dest, qc),
+        }
+    }
+}
+
+/// Registers the transaction callbacks and the utility hook; called once
+/// from `_PG_init`.
 pub fn register() {
-    // SAFETY: called once per backend from _PG_init; the callbacks are
-    // 'static functions that only touch this module's thread-local list.
+    // SAFETY: called once per backend from _PG_init, before any command of
+    // ours runs; the callbacks are 'static functions that only touch this
+    // module's thread-local list, and the hook chains to the previous one.
     unsafe {
         pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+        PREVIOUS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(before_utility);
     }
 }
 
@@ -200,8 +259,7 @@ unsafe fn begin(k: *mut Kept, memory: pg_sys::MemoryContext) -> bool {
 /// Calls `each` with the row of `auth.sessions` whose id is `id`, visible
 /// to the calling statement, through the scan kept in `fcinfo`'s `FmgrInfo`
 /// (beginning it on the first call). Returns `false`, having done nothing,
-/// when there is no `FmgrInfo`, its memory lives as long as the transaction,
-/// or there is no usable index (the caller then probes).
+/// when there is no `FmgrInfo` or no usable index (the caller then probes).
 pub fn session_row(fcinfo: pg_sys::FunctionCallInfo, id: &[u8; 16], each: impl FnOnce(&Sessions, *mut pg_sys::TupleTableSlot)) -> bool {
     // SAFETY: `fcinfo` is the call's own. Its `FmgrInfo`, `fn_extra` and
     // `fn_mcxt` are ours to use for the expression's lifetime; `fn_extra` is
@@ -215,7 +273,7 @@ pub fn session_row(fcinfo: pg_sys::FunctionCallInfo, id: &[u8; 16], each: impl F
             return false;
         }
         let memory = (*flinfo).fn_mcxt;
-        if memory.is_null() || (*memory).parent == pg_sys::TopTransactionContext {
+        if memory.is_null() {
             return false;
         }
         let mut k = (*flinfo).fn_extra as *mut Kept;

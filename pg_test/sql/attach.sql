@@ -124,6 +124,18 @@ UNION ALL
 SELECT 'gone', b.* FROM before b WHERE b.object NOT IN (SELECT object FROM public.auth_objects())
 ORDER BY 1, 2;
 
+-- GoTrue's migrations alter its tables in the transactions that read them:
+-- a session_is_valid call kept by a DO block does not keep ALTER TABLE out.
+CREATE EXTENSION auth_sessions_gotrue;
+BEGIN;
+DO $$ DECLARE v boolean; BEGIN
+    v := auth.session_is_valid('b0000000-0000-4000-8000-00000000000b');
+    ALTER TABLE auth.sessions ADD COLUMN later_column text;
+    ALTER TABLE auth.sessions DROP COLUMN later_column;
+    RAISE NOTICE 'altered after a kept call'; END $$;
+ROLLBACK;
+DROP EXTENSION auth_sessions_gotrue CASCADE;
+
 -- Half-migrated: some of GoTrue's tables, or an older schema, is refused.
 ALTER TABLE auth.sessions RENAME COLUMN refreshed_at TO refreshed;
 CREATE EXTENSION auth_sessions_gotrue;

@@ -126,6 +126,45 @@ CLOSE f;
 REINDEX INDEX auth.sessions_pkey;
 ROLLBACK;
 DROP FUNCTION public.is_valid_plpgsql(uuid);
+-- A DO block's expressions live as long as the block, a function's as long
+-- as the transaction: a scan they keep is ended before any utility command,
+-- so each command that refuses tables this session has in use, run in the
+-- same block (or in a function after its own calls) right after a call,
+-- finds auth.sessions free. Generated: every such command, in a DO block and
+-- in a function, each in a transaction rolled back.
+CREATE TEMP TABLE ddl (n integer, command text);
+INSERT INTO ddl VALUES
+    (1, 'TRUNCATE auth.mfa_amr_claims, auth.refresh_tokens, auth.sessions'),
+    (2, 'REINDEX TABLE auth.sessions'),
+    (3, 'REINDEX INDEX auth.sessions_pkey'),
+    (4, 'CLUSTER auth.sessions USING sessions_pkey'),
+    (5, 'ALTER TABLE auth.sessions ENABLE ROW LEVEL SECURITY'),
+    (6, 'DROP EXTENSION auth_sessions');
+CREATE FUNCTION public.call_then(command text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    sid uuid;
+    v boolean;
+BEGIN
+    SELECT id INTO sid FROM auth.sessions ORDER BY id LIMIT 1;
+    v := auth.session_is_valid(sid);
+    v := auth.session_is_valid(sid) AND v;
+    EXECUTE command;
+    RETURN v;
+END $$;
+SELECT unnest(ARRAY[
+    'BEGIN',
+    format($f$DO $do$ DECLARE sid uuid; v boolean; BEGIN
+        SELECT id INTO sid FROM auth.sessions ORDER BY id LIMIT 1;
+        v := auth.session_is_valid(sid);
+        %s;
+        RAISE NOTICE 'in a DO block: %s'; END $do$$f$, command, split_part(command, ' ', 1)),
+    'ROLLBACK',
+    'BEGIN',
+    format('SELECT public.call_then(%L) AS "in a function: %s"', command, split_part(command, ' ', 1)),
+    'ROLLBACK'])
+  FROM ddl ORDER BY n \gexec
+SELECT count(*) AS sessions_kept FROM auth.sessions;
+DROP FUNCTION public.call_then(text);
 
 DROP PROCEDURE public.count_valid_committing();
 DROP FUNCTION public.check_then_maybe_fail(uuid, boolean);
