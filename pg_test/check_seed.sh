@@ -26,7 +26,7 @@ fi
 # The seed's description, with the extension's trigger section inserted
 # before "Access method:".
 triggers='Triggers:
-    enforce_session_limit BEFORE INSERT ON auth.sessions FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit()'
+    enforce_session_limit AFTER INSERT OR UPDATE OF user_id ON auth.sessions FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit()'
 # psql 18 and later also list the NOT NULL constraints PostgreSQL 18 keeps in
 # the catalog (named TABLE_COLUMN_not_null): the seed's not-null columns.
 if [ "${PG_MAJOR:-15}" -ge 18 ]; then

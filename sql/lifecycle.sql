@@ -14,15 +14,18 @@
 
 -- The per-user limit (src/limits.rs). The trigger runs with the rights of
 -- whoever inserts (it is not SECURITY DEFINER): counting needs no privilege,
--- evicting is that role's own DELETE. In attach mode it goes on GoTrue's
--- table when there is one; a trigger is not an extension member, so pg_dump
--- writes it with that table, and a restore (where this script runs before
--- the table exists) gets it from the dump, once.
+-- evicting is that role's own DELETE. AFTER each stored row, so that it
+-- holds for every way rows arrive (multi-row INSERT, COPY, MERGE, an UPDATE
+-- moving a session to another user) and a row ON CONFLICT skips evicts
+-- nothing. In attach mode it goes on GoTrue's table when there is one; a
+-- trigger is not an extension member, so pg_dump writes it with that table,
+-- and a restore (where this script runs before the table exists) gets it
+-- from the dump, once.
 DO $limit$
 BEGIN
     IF pg_catalog.to_regclass('auth.sessions') IS NOT NULL THEN
         CREATE TRIGGER enforce_session_limit
-            BEFORE INSERT ON auth.sessions
+            AFTER INSERT OR UPDATE OF user_id ON auth.sessions
             FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
     END IF;
 END

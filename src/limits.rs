@@ -1,6 +1,20 @@
-//! The per-user session limit (`auth_sessions.max_per_user`), enforced by a
-//! BEFORE INSERT trigger on `auth.sessions`, so it holds for every client,
-//! GoTrue included.
+//! The per-user session limit (`auth_sessions.max_per_user`), enforced by an
+//! AFTER INSERT OR UPDATE OF user_id row trigger on `auth.sessions`, so it
+//! holds for every client, GoTrue included, and for every way a row arrives:
+//! a single or multi-row INSERT, INSERT ... SELECT, COPY, MERGE, and an
+//! UPDATE (or ON CONFLICT DO UPDATE) that moves a session to another user.
+//! An AFTER trigger fires only for a row that was stored: a row that ON
+//! CONFLICT DO NOTHING skips never evicts anything. Each firing counts the
+//! user's sessions as they stand after the statement's own rows (the rows the
+//! same statement stored before are seen, so five rows inserted at once
+//! cannot slip past a limit of two), and makes the user fit the limit by
+//! evicting the least recently active of the others, or fails with 53400.
+//! A row the statement already evicted (an earlier row's firing took it) is
+//! left alone.
+//!
+//! A trigger defined as BEFORE INSERT (the definition of 0.3.0 and earlier,
+//! which a dump made then recreates) still works: it makes room before each
+//! row, counting the rows the statement stored before it.
 //!
 //! Rights: the trigger runs with the rights of whoever inserts (it is not
 //! `SECURITY DEFINER`). Counting needs no privilege (the sessions are read
@@ -117,14 +131,46 @@ fn ids(sessions: &[([u8; 16], SessionTimes)]) -> Vec<[u8; 16]> {
     ids
 }
 
-/// Makes room for one more session of `user_id`, or raises SQLSTATE 53400.
-fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
+/// Makes this command's own changes visible to the reads that follow: the
+/// rows the statement stored before this one (a snapshot taken now sees a
+/// command's rows only once the command counter has moved past it, as it
+/// does before each query a trigger runs).
+fn see_own_rows() {
+    // SAFETY: what SPI does before each statement it runs; the executor
+    // goes on writing with its own command id.
+    unsafe { pg_sys::CommandCounterIncrement() };
+}
+
+/// Reads with the calling statement's snapshot, brought up to the current
+/// command (so that it sees the statement's own rows, as `Seen::Now` does).
+fn with_statement_snapshot_now<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: the copy is pushed as the active snapshot and popped here (or
+    // by the abort of the (sub)transaction on an ERROR).
+    unsafe {
+        pg_sys::PushCopiedSnapshot(lookup::statement_snapshot());
+        pg_sys::UpdateActiveSnapshotCommandId();
+        let result = f();
+        pg_sys::PopActiveSnapshot();
+        result
+    }
+}
+
+/// Makes `user_id` fit the limit with one session more than `others` (the
+/// new one, or the one moved to the user), or raises SQLSTATE 53400.
+/// `keep` is the id of that session, left out of what is counted as
+/// others (None before it is stored).
+fn make_room(user_id: Uuid, keep: Option<[u8; 16]>, max: u32, strategy: LimitStrategy) {
     let policy = settings::policy();
     let now = pgrx::datetime::now().into_inner();
     lock_user(&user_id);
-    // After the lock: everything the previous holder committed.
-    let sessions = lookup::user_sessions(&user_id, &policy, Seen::Now);
-    if uses_transaction_snapshot() && ids(&lookup::user_sessions(&user_id, &Policy::default(), Seen::ByStatement)) != ids(&sessions) {
+    see_own_rows();
+    // After the lock: everything the previous holder committed, and the
+    // statement's own rows.
+    let mut sessions = lookup::user_sessions(&user_id, &policy, Seen::Now);
+    if uses_transaction_snapshot()
+        && ids(&with_statement_snapshot_now(|| lookup::user_sessions(&user_id, &Policy::default(), Seen::ByStatement)))
+            != ids(&sessions)
+    {
         pgrx::pg_sys::panic::ErrorReport::new(
             PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
             "could not serialize access due to concurrent update",
@@ -133,6 +179,15 @@ fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
         .set_detail("The user's sessions changed after this transaction's snapshot was taken, so they cannot be counted.")
         .set_hint("Retry the transaction.")
         .report(PgLogLevel::ERROR);
+    }
+    if let Some(keep) = keep {
+        let before = sessions.len();
+        sessions.retain(|(id, _)| *id != keep);
+        // Gone already (an earlier row of the statement evicted it, or moved
+        // it away): nothing to make room for.
+        if sessions.len() == before {
+            return;
+        }
     }
     match decide(&sessions, &policy, now, max, strategy) {
         Decision::Insert => {}
@@ -150,7 +205,8 @@ fn make_room(user_id: Uuid, max: u32, strategy: LimitStrategy) {
             evict(&keys);
             // The delete may have been kept from some of them (row security,
             // a trigger): never let the limit be exceeded because of that.
-            let left = lookup::user_sessions(&user_id, &policy, Seen::Now);
+            let mut left = lookup::user_sessions(&user_id, &policy, Seen::Now);
+            left.retain(|(id, _)| Some(*id) != keep);
             if valid_count(&left, &policy, now) >= max as usize {
                 could_not_evict(user_id);
             }
@@ -193,29 +249,54 @@ fn could_not_evict(user_id: Uuid) -> ! {
     unreachable!("ERROR does not return")
 }
 
-/// The inserted row's `user_id`, found by name in the table's row type and
-/// read only if it is a uuid (the column is checked, not trusted).
+/// The uuid column `name` of row `tuple` of the trigger's table, found by
+/// name in the table's row type and read only if it is a uuid (the column
+/// is checked, not trusted).
 ///
-/// SAFETY: `td` is the TriggerData of a row-level INSERT trigger call, so
-/// `tg_relation` is the open relation and `tg_trigtuple` the new row.
-unsafe fn inserted_user_id(td: *mut pg_sys::TriggerData) -> Option<Uuid> {
+/// SAFETY: `td` is the TriggerData of a row-level trigger call, so
+/// `tg_relation` is the open relation; `tuple` is one of its row versions.
+unsafe fn uuid_column(td: *mut pg_sys::TriggerData, tuple: pg_sys::HeapTuple, name: &std::ffi::CStr) -> Option<Uuid> {
     // SAFETY: as the function's contract says; the attribute array holds
     // `natts` entries, and a uuid datum points at 16 bytes of the tuple.
     unsafe {
+        if tuple.is_null() {
+            return None;
+        }
         let tupdesc = (*(*td).tg_relation).rd_att;
         let attrs = crate::rows::attributes(tupdesc);
         let i = attrs.iter().position(|a| {
-            !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()) == c"user_id" && a.atttypid == pg_sys::UUIDOID
+            !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()) == name && a.atttypid == pg_sys::UUIDOID
         })?;
         let mut isnull = false;
-        let d = pg_sys::heap_getattr((*td).tg_trigtuple, (i + 1) as i32, tupdesc, &mut isnull);
+        let d = pg_sys::heap_getattr(tuple, (i + 1) as i32, tupdesc, &mut isnull);
         (!isnull).then(|| Uuid::from_bytes(*d.cast_mut_ptr::<[u8; 16]>()))
     }
 }
 
-/// BEFORE INSERT ON auth.sessions FOR EACH ROW. A plain C trigger function:
-/// with the limit off it returns the new row untouched, at the cost of
-/// reading one setting; with it on, it makes room first.
+fn misfired(what: &str) -> ! {
+    pgrx::pg_sys::panic::ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+        format!("auth.enforce_session_limit() {what}"),
+        "auth.enforce_session_limit",
+    )
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// How the limit trigger was fired.
+enum Firing {
+    /// AFTER INSERT FOR EACH ROW: a row was stored.
+    Inserted,
+    /// AFTER UPDATE FOR EACH ROW: a row was changed (maybe its user_id).
+    Updated,
+    /// BEFORE INSERT FOR EACH ROW: the definition of 0.3.0 and earlier.
+    BeforeInsert,
+}
+
+/// AFTER INSERT OR UPDATE OF user_id ON auth.sessions FOR EACH ROW (or,
+/// as defined before 0.4.0, BEFORE INSERT). A plain C trigger function: with
+/// the limit off it returns at the cost of reading one setting; with it on,
+/// it makes the user fit the limit (see the module's comment).
 #[pg_extern(sql = r#"
 CREATE FUNCTION auth.enforce_session_limit() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'enforce_session_limit_wrapper';
@@ -230,26 +311,47 @@ fn enforce_session_limit(fcinfo: pg_sys::FunctionCallInfo) -> pgrx::datum::Inter
         } else {
             u32::MAX
         };
-        let before_insert_row = event != u32::MAX
-            && event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_INSERT
-            && event & pg_sys::TRIGGER_EVENT_ROW != 0
-            && event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_BEFORE;
-        if !before_insert_row {
-            ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                "auth.enforce_session_limit() must be called as a BEFORE INSERT FOR EACH ROW trigger"
-            );
-        }
+        let row = event != u32::MAX && event & pg_sys::TRIGGER_EVENT_ROW != 0;
+        let timing = event & pg_sys::TRIGGER_EVENT_TIMINGMASK;
+        let firing = match event & pg_sys::TRIGGER_EVENT_OPMASK {
+            pg_sys::TRIGGER_EVENT_INSERT if row && timing == pg_sys::TRIGGER_EVENT_AFTER => Firing::Inserted,
+            pg_sys::TRIGGER_EVENT_UPDATE if row && timing == pg_sys::TRIGGER_EVENT_AFTER => Firing::Updated,
+            pg_sys::TRIGGER_EVENT_INSERT if row && timing == pg_sys::TRIGGER_EVENT_BEFORE => Firing::BeforeInsert,
+            _ => misfired("must be called as an AFTER INSERT OR UPDATE FOR EACH ROW trigger"),
+        };
         let td = context as *mut pg_sys::TriggerData;
         if let Some((max, strategy)) = settings::session_limit() {
+            // It counts and evicts in auth.sessions: on any other table it
+            // would act on rows that are not the ones it was fired for.
+            if (*(*td).tg_relation).rd_id != lookup::catalog().sessions.rel {
+                misfired("must be a trigger on auth.sessions");
+            }
             // A NULL user_id is left to the NOT NULL constraint.
-            if let Some(user_id) = inserted_user_id(td) {
-                make_room(user_id, max, strategy);
+            match firing {
+                Firing::BeforeInsert => {
+                    if let Some(user_id) = uuid_column(td, (*td).tg_trigtuple, c"user_id") {
+                        make_room(user_id, None, max, strategy);
+                    }
+                }
+                Firing::Inserted | Firing::Updated => {
+                    let stored = if matches!(firing, Firing::Updated) { (*td).tg_newtuple } else { (*td).tg_trigtuple };
+                    let user_id = uuid_column(td, stored, c"user_id");
+                    let moved = match firing {
+                        Firing::Updated => uuid_column(td, (*td).tg_trigtuple, c"user_id") != user_id,
+                        _ => true,
+                    };
+                    if let (true, Some(user_id), Some(id)) = (moved, user_id, uuid_column(td, stored, c"id")) {
+                        make_room(user_id, Some(*id.as_bytes()), max, strategy);
+                    }
+                }
             }
         }
-        // The row to insert, unchanged (`Internal` only carries the pointer).
-        pgrx::datum::Internal::from(Some(pg_sys::Datum::from((*td).tg_trigtuple)))
+        // BEFORE: the row to insert, unchanged; AFTER: ignored (NULL).
+        let result = match firing {
+            Firing::BeforeInsert => pg_sys::Datum::from((*td).tg_trigtuple),
+            _ => pg_sys::Datum::from(0usize),
+        };
+        pgrx::datum::Internal::from(Some(result))
     }
 }
 

@@ -258,12 +258,25 @@ SELECT auth.session_row_validity(r, '2026-01-01 00:00+00')
 SELECT auth.session_row_validity(s, NULL) FROM auth.sessions s LIMIT 1;
 \echo :LAST_ERROR_SQLSTATE
 
--- The limit's trigger function runs only as a BEFORE INSERT FOR EACH ROW
--- trigger.
+-- The limit's trigger function runs only as an AFTER INSERT OR UPDATE FOR
+-- EACH ROW trigger (or BEFORE INSERT, as defined before 0.4.0) ...
 CREATE TABLE public.other_sessions (LIKE auth.sessions);
-CREATE TRIGGER wrong AFTER INSERT ON public.other_sessions FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
+CREATE TRIGGER wrong AFTER DELETE ON public.other_sessions FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
+INSERT INTO public.other_sessions (id, user_id) VALUES (gen_random_uuid(), gen_random_uuid());
+DELETE FROM public.other_sessions;
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER wrong ON public.other_sessions;
+CREATE TRIGGER wrong AFTER INSERT ON public.other_sessions FOR EACH STATEMENT EXECUTE FUNCTION auth.enforce_session_limit();
 INSERT INTO public.other_sessions (id, user_id) VALUES (gen_random_uuid(), gen_random_uuid());
 \echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER wrong ON public.other_sessions;
+-- ... and on auth.sessions only: on another table, with the limit on, it
+-- would count and evict rows it was not fired for.
+CREATE TRIGGER wrong AFTER INSERT ON public.other_sessions FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
+SET auth_sessions.max_per_user = 1;
+INSERT INTO public.other_sessions (id, user_id) VALUES (gen_random_uuid(), gen_random_uuid());
+\echo :LAST_ERROR_SQLSTATE
+RESET auth_sessions.max_per_user;
 DROP TABLE public.other_sessions;
 
 -- The trigger is the one difference from the seed in \d+ auth.sessions.

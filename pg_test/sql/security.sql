@@ -205,8 +205,11 @@ DROP TRIGGER svc_definer ON auth.refresh_tokens;
 SELECT rolsuper AS svc_is_superuser FROM pg_roles WHERE rolname = 'svc';
 
 -- f. The eviction is the inserter's own DELETE: a role that may insert but
--- not delete sessions gets 42501 at the limit, and nothing is written ...
+-- not delete sessions (row security lets it insert and read) gets 42501 at
+-- the limit, and nothing is written ...
 GRANT SELECT, INSERT ON auth.sessions TO clerk;
+CREATE POLICY clerk_inserts ON auth.sessions FOR INSERT TO clerk WITH CHECK (true);
+CREATE POLICY clerk_reads ON auth.sessions FOR SELECT TO clerk USING (true);
 SET ROLE clerk;
 INSERT INTO auth.sessions (id, user_id, created_at) VALUES
     ('a0000000-0000-4000-8000-000000000004', '00000000-0000-4000-8000-000000000001', now());
@@ -215,8 +218,6 @@ RESET ROLE;
 SELECT id FROM auth.sessions WHERE user_id = '00000000-0000-4000-8000-000000000001' ORDER BY id;
 -- ... and so does one whose row security keeps it from deleting them.
 GRANT DELETE ON auth.sessions TO clerk;
-CREATE POLICY clerk_inserts ON auth.sessions FOR INSERT TO clerk WITH CHECK (true);
-CREATE POLICY clerk_reads ON auth.sessions FOR SELECT TO clerk USING (true);
 SET ROLE clerk;
 INSERT INTO auth.sessions (id, user_id, created_at) VALUES
     ('a0000000-0000-4000-8000-000000000004', '00000000-0000-4000-8000-000000000001', now());
