@@ -126,6 +126,18 @@ SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', now() FROM gen
 SELECT count(*) AS sessions FROM auth.sessions WHERE user_id = '00000000-0000-4000-8000-000000000001';
 COMMIT;
 
+-- The trigger as versions before 0.4.0 defined it (BEFORE INSERT; what a
+-- dump made then recreates) still holds the limit for multi-row inserts: it
+-- makes room before each row, counting the rows the statement stored before.
+DELETE FROM auth.sessions;
+SET client_min_messages = error;
+DROP TRIGGER enforce_session_limit ON auth.sessions;
+CREATE TRIGGER enforce_session_limit BEFORE INSERT ON auth.sessions FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
+RESET client_min_messages;
+INSERT INTO auth.sessions (id, user_id, created_at)
+SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', now() FROM generate_series(1, 5);
+SELECT count(*) AS sessions_before_insert_trigger FROM auth.sessions;
+
 RESET auth_sessions.max_per_user;
 RESET auth_sessions.limit_strategy;
 DROP EXTENSION auth_sessions;
