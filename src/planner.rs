@@ -78,6 +78,16 @@ fn current_session_support(request: Internal) -> Internal {
         if is_hoisted_query((*root).parse) {
             return unchanged;
         }
+        // GROUPING SETS, ROLLUP and CUBE: the planner recognizes a grouped
+        // expression where it appears again (in the select list, HAVING,
+        // ORDER BY) by comparing the trees, and sets it to NULL in the rows
+        // of the grouping sets that leave it out. Each call rewritten here
+        // becomes an InitPlan of its own, no longer equal to the grouped one,
+        // and would keep its value in those rows: in such a query, calls stay
+        // as written.
+        if !(*(*root).parse).groupingSets.is_null() {
+            return unchanged;
+        }
         let sublink = init_plan_for(call.cast());
         // The planner turns SubLinks into SubPlans (here, an InitPlan) only
         // in queries marked as having them.
