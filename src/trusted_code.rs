@@ -844,3 +844,43 @@ pub fn refuse_untrusted_code(table: pg_sys::Oid, event: Event, runs_as: pg_sys::
 pub fn guard_session_delete(runs_as: pg_sys::Oid) {
     refuse_untrusted_code(crate::lookup::catalog().sessions.rel, Event::Delete, runs_as);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oid(f: u32) -> pg_sys::Oid {
+        pg_sys::Oid::from_u32(f)
+    }
+
+    #[test]
+    fn a_delete_cascades_as_a_delete_and_set_null_as_an_update() {
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_CASCADE_DEL), Event::Delete), Some(Some(Event::Delete)));
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_SETNULL_DEL), Event::Delete), Some(Some(Event::Update)));
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_SETDEFAULT_DEL), Event::Delete), Some(Some(Event::Update)));
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_NOACTION_DEL), Event::Delete), Some(None));
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_RESTRICT_DEL), Event::Delete), Some(None));
+    }
+
+    #[test]
+    fn an_update_reaches_update_actions_only() {
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_CASCADE_UPD), Event::Update), Some(Some(Event::Update)));
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_SETNULL_UPD), Event::Update), Some(Some(Event::Update)));
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_CHECK_UPD), Event::Update), Some(None));
+        // A delete's action does nothing on an update, and the other way round.
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_CASCADE_DEL), Event::Update), None);
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_CASCADE_UPD), Event::Delete), None);
+        // The referencing side's insert check is no action of a delete.
+        assert_eq!(foreign_key_action(oid(pg_sys::F_RI_FKEY_CHECK_INS), Event::Delete), None);
+    }
+
+    #[test]
+    fn triggers_fire_for_their_events() {
+        let before_delete_row = (pg_sys::TRIGGER_TYPE_BEFORE | pg_sys::TRIGGER_TYPE_DELETE | 1) as i16;
+        let after_insert_or_update = (pg_sys::TRIGGER_TYPE_INSERT | pg_sys::TRIGGER_TYPE_UPDATE) as i16;
+        assert!(trigger_fires_for(before_delete_row, Event::Delete));
+        assert!(!trigger_fires_for(before_delete_row, Event::Update));
+        assert!(trigger_fires_for(after_insert_or_update, Event::Update));
+        assert!(!trigger_fires_for(after_insert_or_update, Event::Delete));
+    }
+}

@@ -94,35 +94,32 @@ SELECT way, public.attempt(way) AS without_triggers FROM unnest(ARRAY['logout', 
 -- COALESCE, NOT). Once with tguy's objects, which call tguy.evil: every one
 -- refused by every way. Once with the same objects owned by a superuser:
 -- every one goes through.
-SET ROLE tguy;
-CREATE DOMAIN tguy.dd AS tguy.d;
-CREATE DOMAIN tguy.ad AS tguy.d[];
-CREATE DOMAIN tguy.dt AS text CHECK (tguy.evil(NULL::uuid));
-CREATE TYPE tguy.rowd AS (v tguy.d);
-CREATE TYPE tguy.box AS (u uuid);
-CREATE FUNCTION tguy.to_box(uuid) RETURNS tguy.box LANGUAGE plpgsql AS $$
-BEGIN PERFORM tguy.evil($1); RETURN ROW($1)::tguy.box; END $$;
-CREATE CAST (uuid AS tguy.box) WITH FUNCTION tguy.to_box(uuid);
-CREATE FUNCTION tguy.same(uuid, uuid) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN RETURN tguy.evil($1) AND $1 = $2; END $$;
-CREATE OPERATOR tguy.=== (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = tguy.same);
-RESET ROLE;
--- The same objects, a superuser's.
+-- The same objects in both schemas, each created by the schema's owner
+-- (trusty.evil, a superuser's, counts its calls instead).
 CREATE SCHEMA trusty;
 CREATE FUNCTION trusty.evil(uuid) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN PERFORM pg_catalog.nextval('public.trusted_calls'); RETURN true; END $$;
 CREATE DOMAIN trusty.d AS uuid CHECK (trusty.evil(VALUE));
-CREATE DOMAIN trusty.dd AS trusty.d;
-CREATE DOMAIN trusty.ad AS trusty.d[];
-CREATE DOMAIN trusty.dt AS text CHECK (trusty.evil(NULL::uuid));
-CREATE TYPE trusty.rowd AS (v trusty.d);
-CREATE TYPE trusty.box AS (u uuid);
-CREATE FUNCTION trusty.to_box(uuid) RETURNS trusty.box LANGUAGE plpgsql AS $$
-BEGIN PERFORM trusty.evil($1); RETURN ROW($1)::trusty.box; END $$;
-CREATE CAST (uuid AS trusty.box) WITH FUNCTION trusty.to_box(uuid);
-CREATE FUNCTION trusty.same(uuid, uuid) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN RETURN trusty.evil($1) AND $1 = $2; END $$;
-CREATE OPERATOR trusty.=== (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = trusty.same);
+DO $$
+DECLARE
+    s text;
+BEGIN
+    FOREACH s IN ARRAY ARRAY['tguy', 'trusty'] LOOP
+        IF s = 'tguy' THEN SET LOCAL ROLE tguy; END IF;
+        EXECUTE replace($ddl$
+            CREATE DOMAIN S.dd AS S.d;
+            CREATE DOMAIN S.ad AS S.d[];
+            CREATE DOMAIN S.dt AS text CHECK (S.evil(NULL::uuid));
+            CREATE TYPE S.rowd AS (v S.d);
+            CREATE TYPE S.box AS (u uuid);
+            CREATE FUNCTION S.to_box(uuid) RETURNS S.box LANGUAGE plpgsql AS 'BEGIN PERFORM S.evil($1); RETURN ROW($1)::S.box; END';
+            CREATE CAST (uuid AS S.box) WITH FUNCTION S.to_box(uuid);
+            CREATE FUNCTION S.same(uuid, uuid) RETURNS boolean LANGUAGE plpgsql AS 'BEGIN RETURN S.evil($1) AND $1 = $2; END';
+            CREATE OPERATOR S.=== (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = S.same);
+        $ddl$, 'S.', s || '.');
+        RESET ROLE;
+    END LOOP;
+END $$;
 GRANT USAGE ON SCHEMA trusty TO tguy;
 CREATE FUNCTION public.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$;
 
