@@ -26,7 +26,11 @@
 //! there; but the AFTER triggers it queues fire with the statement's own,
 //! as the role that ran the statement; and deferred triggers fire at commit,
 //! as whoever the transaction's user is then (checked against every role
-//! the caller acts as: the current, outer and session user).
+//! the caller acts as: the current, outer and session user). Pruning may
+//! delete a session's refresh tokens and amr claims itself, as their tables'
+//! owner, before the sessions (src/prune.rs): so the AFTER triggers of a
+//! table a cascade reaches are checked as running as that table's owner
+//! too.
 //!
 //! An expression (a `WHEN` clause, a constraint, a default, an index
 //! expression) is walked whole: every function it calls (operators, casts
@@ -579,7 +583,11 @@ impl Walk {
                 let place = || format!("trigger \"{}\"", CStr::from_ptr(t.tgname).to_string_lossy());
                 // Who the trigger runs as (see the module's comment).
                 let before = (t.tgtype as u16 as u32) & (pg_sys::TRIGGER_TYPE_BEFORE | pg_sys::TRIGGER_TYPE_INSTEAD) != 0;
-                let (fires_as, as_superuser) = if before {
+                let (fires_as, as_superuser) = if before || superuser {
+                    // An AFTER trigger of a table a cascade reaches fires as the
+                    // statement's role; but pruning may delete those rows itself,
+                    // as the table's owner (src/prune.rs), and then its AFTER
+                    // triggers fire as that owner: checked against both.
                     (runs_as, superuser)
                 } else if t.tgdeferrable {
                     (self.after_as, self.deferred_as_superuser)
