@@ -577,7 +577,9 @@ impl Walk {
             let triggers = if desc.is_null() { &[][..] } else { slice((*desc).triggers, (*desc).numtriggers) };
             let mut cascades = Vec::new();
             for t in triggers {
-                if !trigger_fires_for(t.tgtype, event) {
+                // A disabled trigger never fires; one enabled for replicas only
+                // does (pruning deletes some rows as a replica would).
+                if !trigger_fires_for(t.tgtype, event) || t.tgenabled == pg_sys::TRIGGER_DISABLED as c_char {
                     continue;
                 }
                 let place = || format!("trigger \"{}\"", CStr::from_ptr(t.tgname).to_string_lossy());

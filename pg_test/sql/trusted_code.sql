@@ -256,6 +256,17 @@ SELECT auth.revoke_my_session('00000000-0000-4000-8000-0000000000a2');
 RESET ROLE;
 DROP TRIGGER zz ON public.session_notes;
 
+-- A disabled trigger never fires, and blocks nothing; one enabled for
+-- replicas only is checked (pruning deletes some rows as a replica would).
+SET ROLE tguy;
+CREATE TRIGGER zz BEFORE DELETE ON public.session_notes FOR EACH ROW EXECUTE FUNCTION tguy.note();
+RESET ROLE;
+ALTER TABLE public.session_notes DISABLE TRIGGER zz;
+SELECT way, public.attempt(way) AS disabled_trigger FROM unnest(ARRAY['logout', 'prune', 'evict']) AS way;
+ALTER TABLE public.session_notes ENABLE REPLICA TRIGGER zz;
+SELECT way, public.attempt(way) AS replica_trigger FROM unnest(ARRAY['logout', 'prune', 'evict']) AS way;
+DROP TRIGGER zz ON public.session_notes;
+
 -- A rule on a table the cascade reaches is refused (rules are not walked).
 CREATE RULE keep_notes AS ON DELETE TO public.session_notes DO INSTEAD NOTHING;
 SELECT auth.prune_sessions();
