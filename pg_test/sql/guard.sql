@@ -124,7 +124,9 @@ BEGIN
         UNION ALL
         SELECT f.form, format(f.template, t.oid::regtype), t.oid::regtype::text
           FROM type_forms f, pg_type t
-         WHERE t.oid IN (SELECT objid FROM pg_depend
+         -- (an array type is named through its element type)
+         WHERE t.typcategory <> 'A'
+           AND t.oid IN (SELECT objid FROM pg_depend
                           WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'auth_sessions')
                             AND deptype = 'e' AND classid = 'pg_type'::regclass)
     LOOP

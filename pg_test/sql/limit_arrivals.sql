@@ -84,7 +84,6 @@ SET auth_sessions.limit_strategy = 'reject';
 COPY auth.sessions (id, user_id, created_at) FROM STDIN;
 c0000000-0000-4000-8000-000000000004	00000000-0000-4000-8000-000000000001	2026-01-01 00:00:04+00
 \.
-\echo :LAST_ERROR_SQLSTATE
 SELECT id FROM auth.sessions WHERE user_id = '00000000-0000-4000-8000-000000000001' ORDER BY id;
 
 -- ON CONFLICT DO NOTHING at the limit: the row is not stored, so nothing
