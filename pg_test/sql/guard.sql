@@ -124,8 +124,10 @@ BEGIN
         UNION ALL
         SELECT f.form, format(f.template, t.oid::regtype), t.oid::regtype::text
           FROM type_forms f, pg_type t
-         -- (an array type is named through its element type)
+         -- (an array type is named through its element type, and a table's
+         -- row type, a member too from PostgreSQL 17 on, by the forms above)
          WHERE t.typcategory <> 'A'
+           AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
            AND t.oid IN (SELECT objid FROM pg_depend
                           WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'auth_sessions')
                             AND deptype = 'e' AND classid = 'pg_type'::regclass)
