@@ -55,10 +55,9 @@ INSERT INTO shapes VALUES
     (19, 'ORDER BY, LIMIT',          $$SELECT x FROM g ORDER BY auth.session_id(), x LIMIT 2$$),
     (20, 'sublink',                  $$SELECT x FROM g WHERE x IN (SELECT x FROM h WHERE auth.current_session_is_valid())$$);
 SELECT n, shape, public.same_answer(query) AS same_rows FROM shapes ORDER BY n;
--- The reported queries, as they read.
-SELECT upper(auth.current_session_aal()) a, x, count(*) FROM g
- GROUP BY GROUPING SETS ((auth.current_session_aal()), (x)) ORDER BY 2 NULLS FIRST;
-SELECT auth.session_id()::text, count(*) FROM g GROUP BY ROLLUP (auth.session_id()) ORDER BY 1 NULLS LAST;
+-- (What PostgreSQL itself answers for the reported queries differs between
+-- majors: 15 and 17 set the grouped call to NULL in the other sets' rows, 18
+-- does not. Hoisting gives each major's own answer.)
 
 -- What is evaluated once per statement: with hoisting on, each call written
 -- in a query level (its select list, WHERE, policies, ...) is evaluated at
