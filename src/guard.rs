@@ -39,9 +39,9 @@
 //! (CREATE/ALTER EXTENSION) are not affected. In attach mode GoTrue's tables are not members, so nothing
 //! GoTrue or its users do to them is refused; only `auth.prune_state` is.
 
+use crate::ffi::{list_cells, relation_name, type_name};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use std::ffi::CStr;
 
 /// The extension of ours that `object` (of catalog `class`) belongs to.
 fn member_of(class: pg_sys::Oid, object: pg_sys::Oid) -> Option<&'static str> {
@@ -144,23 +144,6 @@ fn named_type(names: *mut pg_sys::Node) -> pg_sys::Oid {
     }
 }
 
-fn qualified(relid: pg_sys::Oid) -> String {
-    // SAFETY: syscache lookups of an existing relation's names.
-    unsafe {
-        let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
-        let rel = pg_sys::get_rel_name(relid);
-        if nsp.is_null() || rel.is_null() {
-            return format!("relation {}", relid.to_u32());
-        }
-        format!("{}.{}", CStr::from_ptr(nsp).to_string_lossy(), CStr::from_ptr(rel).to_string_lossy())
-    }
-}
-
-fn type_name(typid: pg_sys::Oid) -> String {
-    // SAFETY: a syscache lookup; a palloc'd string.
-    unsafe { CStr::from_ptr(pg_sys::format_type_be_qualified(typid)).to_string_lossy().into_owned() }
-}
-
 /// Whether every subcommand of an ALTER TABLE leaves alone what pg_dump
 /// would have to describe.
 ///
@@ -168,11 +151,8 @@ fn type_name(typid: pg_sys::Oid) -> String {
 #[allow(non_upper_case_globals)]
 unsafe fn harmless(cmds: *mut pg_sys::List) -> bool {
     use pg_sys::AlterTableType::*;
-    if cmds.is_null() {
-        return true;
-    }
-    // SAFETY: a List's `elements` holds `length` cells, each an AlterTableCmd.
-    let cells = unsafe { std::slice::from_raw_parts((*cmds).elements, (*cmds).length as usize) };
+    // SAFETY: the statement's List, each cell an AlterTableCmd.
+    let cells = unsafe { list_cells(cmds) };
     cells.iter().all(|cell| {
         // SAFETY: as above.
         let cmd = unsafe { &*(cell.ptr_value as *const pg_sys::AlterTableCmd) };
@@ -202,7 +182,7 @@ enum Target {
 
 fn refuse(target: Target, extension: &str, gotrue_migration: bool) -> ! {
     let (what, is_type) = match target {
-        Target::Relation(relid) => (qualified(relid), false),
+        Target::Relation(relid) => (relation_name(relid), false),
         Target::Type(typid) => (format!("type {}", type_name(typid)), true),
     };
     let (message, detail, hint) = if gotrue_migration {
@@ -247,7 +227,7 @@ const TABLES_DETAIL: &str = "pg_dump writes an extension's tables as one CREATE 
      made afterwards is not in the dump, and their rows could not be restored.";
 
 fn warn(relid: pg_sys::Oid, extension: &str, what: &str) {
-    let table = qualified(relid);
+    let table = relation_name(relid);
     pgrx::pg_sys::panic::ErrorReport::new(
         PgSqlErrorCode::ERRCODE_WARNING,
         format!("pg_dump will not keep this {what}: {table} belongs to extension {extension}"),

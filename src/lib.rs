@@ -7,6 +7,7 @@ mod claims;
 mod current;
 mod devices;
 mod direct;
+mod ffi;
 mod guard;
 mod kept_scan;
 mod limits;

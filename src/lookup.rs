@@ -231,9 +231,7 @@ fn find_index(rel: pg_sys::Relation, column: i16, type_: pg_sys::Oid) -> Option<
         }
         let family = pg_sys::get_opclass_family(opclass);
         let list = pg_sys::RelationGetIndexList(rel);
-        let cells: &[pg_sys::ListCell] =
-            if list.is_null() { &[] } else { std::slice::from_raw_parts((*list).elements, (*list).length as usize) };
-        for cell in cells {
+        for cell in crate::ffi::list_cells(list) {
             let oid = cell.oid_value;
             let idx = pg_sys::index_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
             let form = &*(*idx).rd_index;

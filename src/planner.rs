@@ -21,6 +21,7 @@
 //! planner does not simplify, or with `auth_sessions.hoist_current_session =
 //! off`; there the per-snapshot cache in `current.rs` keeps it cheap.
 
+use crate::ffi::list_cells;
 use crate::settings;
 use pgrx::pg_sys;
 use pgrx::pg_sys::NodeTag;
@@ -41,14 +42,6 @@ const OURS: [(&CStr, Wrapper); 3] = [
     (c"current_session_aal_wrapper", crate::current::current_session_aal_wrapper),
     (c"session_id_wrapper", crate::current::session_id_wrapper),
 ];
-
-unsafe fn list_cells(list: *mut pg_sys::List) -> &'static mut [pg_sys::ListCell] {
-    if list.is_null() {
-        return &mut [];
-    }
-    // SAFETY: a List (PostgreSQL 13+) holds `length` cells in `elements`.
-    unsafe { std::slice::from_raw_parts_mut((*list).elements, (*list).length as usize) }
-}
 
 /// The support function of the three current-session functions. For a
 /// `SupportRequestSimplify` during planning it returns `(SELECT <call>)`;

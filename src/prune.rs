@@ -239,9 +239,7 @@ fn is_session_key(cat: &Catalog, child: &lookup::Child, constraint: pg_sys::Oid)
     unsafe {
         let rel = pg_sys::table_open(child.rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         let list = pg_sys::RelationGetFKeyList(rel);
-        let cells: &[pg_sys::ListCell] =
-            if list.is_null() { &[] } else { std::slice::from_raw_parts((*list).elements, (*list).length as usize) };
-        let ok = cells.iter().any(|cell| {
+        let ok = crate::ffi::list_cells(list).iter().any(|cell| {
             let fk = &*cell.ptr_value.cast::<pg_sys::ForeignKeyCacheInfo>();
             fk.conoid == constraint
                 && fk.confrelid == cat.sessions.rel

@@ -47,8 +47,7 @@
 //! DEFINER` (it then runs as its owner, never as the superuser), and its
 //! planner support function (if any) is trusted too. A trusted function's own
 //! body is the superuser's code and is not walked. Code only matters where it
-//! runs as a superuser: the statement's own table when the role running it is
-//! one, a referencing table when its owner is one.
+//! runs as a superuser (who runs what: above).
 
 use pgrx::pg_catalog::pg_proc::PgProc;
 use pgrx::pg_sys;
@@ -59,6 +58,7 @@ use std::ffi::{c_char, CStr};
 mod expressions;
 mod tables;
 
+use crate::ffi::{function_name, relation_name, role_name, type_name};
 use expressions::{walk_node, ExprWalk};
 
 /// What a statement of ours does to a table.
@@ -185,34 +185,6 @@ impl Walk {
     }
 }
 
-/// `n` elements at `ptr` (none when it is NULL or `n` is not positive).
-///
-/// SAFETY: `ptr` points at `n` initialized elements that outlive the slice.
-unsafe fn slice<'a, T>(ptr: *const T, n: i32) -> &'a [T] {
-    if ptr.is_null() || n <= 0 {
-        &[]
-    } else {
-        // SAFETY: as the function's contract says.
-        unsafe { std::slice::from_raw_parts(ptr, n as usize) }
-    }
-}
-
-/// The cells of a PostgreSQL list (none for NIL).
-///
-/// SAFETY: `list` is NIL or a valid List that outlives the slice.
-unsafe fn cells<'a>(list: *mut pg_sys::List) -> &'a [pg_sys::ListCell] {
-    // SAFETY: a List holds `length` cells in `elements`.
-    unsafe { if list.is_null() { &[] } else { slice((*list).elements, (*list).length) } }
-}
-
-pub fn role_name(role: pg_sys::Oid) -> String {
-    // SAFETY: a syscache lookup; NULL for a role that does not exist.
-    unsafe {
-        let name = pg_sys::GetUserNameFromId(role, true);
-        if name.is_null() { format!("{}", role.to_u32()) } else { CStr::from_ptr(name).to_string_lossy().into_owned() }
-    }
-}
-
 /// `rule "name"`, from the rule's OID.
 fn rule_name(rule: pg_sys::Oid) -> String {
     let address = pg_sys::ObjectAddress { classId: PG_REWRITE, objectId: rule, objectSubId: 0 };
@@ -229,30 +201,6 @@ fn rule_name(rule: pg_sys::Oid) -> String {
     match text.split_once(" on ") {
         Some((rule, _)) => rule.to_string(),
         None => format!("rule {}", rule.to_u32()),
-    }
-}
-
-fn function_name(func: pg_sys::Oid) -> String {
-    // SAFETY: a syscache lookup; the result is a palloc'd string.
-    unsafe { CStr::from_ptr(pg_sys::format_procedure_qualified(func)).to_string_lossy().into_owned() }
-}
-
-fn type_name(t: pg_sys::Oid) -> String {
-    // SAFETY: a syscache lookup; the result is a palloc'd string ("???" for
-    // a type that is gone).
-    unsafe { CStr::from_ptr(pg_sys::format_type_be_qualified(t)).to_string_lossy().into_owned() }
-}
-
-/// `schema.name` of a relation (its OID when it is gone).
-pub fn relation_name(table: pg_sys::Oid) -> String {
-    // SAFETY: syscache lookups; NULL when the relation is gone.
-    unsafe {
-        let name = pg_sys::get_rel_name(table);
-        let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(table));
-        if name.is_null() || nsp.is_null() {
-            return format!("{}", table.to_u32());
-        }
-        format!("{}.{}", CStr::from_ptr(nsp).to_string_lossy(), CStr::from_ptr(name).to_string_lossy())
     }
 }
 

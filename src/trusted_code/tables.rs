@@ -4,7 +4,8 @@
 //! `mod.rs`).
 
 use super::expressions::ExprWalk;
-use super::{cells, is_superuser, relation_name, rule_name, slice, Culprit, Event, Finding, Walk, PG_CONSTRAINT};
+use super::{is_superuser, rule_name, Culprit, Event, Finding, Walk, PG_CONSTRAINT};
+use crate::ffi::{list_cells, relation_name, slice};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::{c_char, CStr};
@@ -238,7 +239,7 @@ impl Walk {
                 }
             }
             let list = pg_sys::RelationGetIndexList(rel);
-            let ids: Vec<pg_sys::Oid> = cells(list).iter().map(|c| c.oid_value).collect();
+            let ids: Vec<pg_sys::Oid> = list_cells(list).iter().map(|c| c.oid_value).collect();
             for id in ids {
                 let index = pg_sys::index_open(id, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
                 let place = format!("index {}", relation_name(id));

@@ -1,0 +1,61 @@
+//! Small wrappers over PostgreSQL's C API that several modules need: C
+//! arrays and Lists as slices, and the names of catalog objects for
+//! messages.
+
+use pgrx::pg_sys;
+use std::ffi::CStr;
+
+/// `n` elements at `ptr` (none when it is NULL or `n` is not positive).
+///
+/// SAFETY: `ptr` points at `n` initialized elements that outlive the slice.
+pub unsafe fn slice<'a, T>(ptr: *const T, n: i32) -> &'a [T] {
+    if ptr.is_null() || n <= 0 {
+        &[]
+    } else {
+        // SAFETY: as the function's contract says.
+        unsafe { std::slice::from_raw_parts(ptr, n as usize) }
+    }
+}
+
+/// The cells of a PostgreSQL List (none for NIL).
+///
+/// SAFETY: `list` is NIL or a valid List (PostgreSQL 13+: `length` cells in
+/// `elements`) that outlives the slice.
+pub unsafe fn list_cells<'a>(list: *mut pg_sys::List) -> &'a [pg_sys::ListCell] {
+    // SAFETY: as the function's contract says.
+    unsafe { if list.is_null() { &[] } else { slice((*list).elements, (*list).length) } }
+}
+
+fn owned(text: *const std::ffi::c_char) -> Option<String> {
+    // SAFETY: `text` is NULL or a NUL-terminated string from PostgreSQL.
+    (!text.is_null()).then(|| unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
+}
+
+/// `schema.name` of a relation (its OID when it is gone).
+pub fn relation_name(table: pg_sys::Oid) -> String {
+    // SAFETY: syscache lookups; NULL when the relation is gone.
+    let (nsp, name) =
+        unsafe { (owned(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(table))), owned(pg_sys::get_rel_name(table))) };
+    match (nsp, name) {
+        (Some(nsp), Some(name)) => format!("{nsp}.{name}"),
+        _ => format!("{}", table.to_u32()),
+    }
+}
+
+/// A type's name, schema-qualified ("???" for a type that is gone).
+pub fn type_name(t: pg_sys::Oid) -> String {
+    // SAFETY: a syscache lookup; the result is a palloc'd string.
+    owned(unsafe { pg_sys::format_type_be_qualified(t) }).unwrap_or_default()
+}
+
+/// A role's name (its OID when it is gone).
+pub fn role_name(role: pg_sys::Oid) -> String {
+    // SAFETY: a syscache lookup; NULL for a role that does not exist.
+    owned(unsafe { pg_sys::GetUserNameFromId(role, true) }).unwrap_or_else(|| format!("{}", role.to_u32()))
+}
+
+/// A function's name and argument types, schema-qualified.
+pub fn function_name(func: pg_sys::Oid) -> String {
+    // SAFETY: a syscache lookup; the result is a palloc'd string.
+    owned(unsafe { pg_sys::format_procedure_qualified(func) }).unwrap_or_default()
+}
