@@ -8,8 +8,9 @@
 #
 # pg_dump writes CREATE EXTENSION right after CREATE SCHEMA, before GoTrue's
 # type and tables, so the install script runs in what looks like an empty
-# database: it must create none of GoTrue's objects and no trigger, and the
-# trigger comes back from the dump, with its table.
+# database: it must create none of GoTrue's objects and no trigger. The
+# extension attaches its trigger when the restore has created GoTrue's
+# tables, and the dump's CREATE TRIGGER then takes its place (src/attach.rs).
 # Usage: attach_dump.sh SOURCE_DB WORKDIR SESSION_ID USER_ID
 #   SESSION_ID: a valid session of the source; USER_ID: a user to log in
 #   twice under max_per_user = 1 after the restore.

@@ -12,7 +12,10 @@
 #      (attach_dump.sh);
 #   3. the standalone extension first, then GoTrue's migrations: they stop at
 #      the first statement, recording nothing;
-#   4. half-migrated databases and the other mode, refused with clear errors.
+#   4. created before GoTrue's first migration, after it, half-way and just
+#      before refreshed_at: it waits (55000, session_stats), and completes
+#      itself when GoTrue's migrations have run (the limit trigger, once);
+#   5. the other mode, refused with a clear error.
 #
 # GoTrue's migrations are a fixture outside the repository (GOTRUE, default
 # ../shared/gotrue); without it these tests are skipped, saying so.
@@ -117,17 +120,30 @@ done
 check "the other mode is refused here" 42710 \
     "$(psql -d "$db" -v VERBOSITY=sqlstate -c "CREATE EXTENSION auth_sessions_gotrue" 2>&1 | sed -n 's/^.*ERROR:  \([0-9A-Z]*\).*/\1/p')"
 
-log "half-migrated databases and the other mode are refused"
-db=gotrue_half
-gotrue_db "$db"
-gotrue_migrate "$db" supabase_auth_admin 00 20221003041400
-check "attaching before GoTrue has refreshed_at: 55000" 55000 \
-    "$(psql -d "$db" -v VERBOSITY=sqlstate -c "CREATE EXTENSION auth_sessions_gotrue" 2>&1 | sed -n 's/^.*ERROR:  \([0-9A-Z]*\).*/\1/p')"
-db=gotrue_init_only
-gotrue_db "$db"
-gotrue_migrate "$db" supabase_auth_admin 00 00
-check "attaching after only GoTrue's first migration: 55000" 55000 \
-    "$(psql -d "$db" -v VERBOSITY=sqlstate -c "CREATE EXTENSION auth_sessions_gotrue" 2>&1 | sed -n 's/^.*ERROR:  \([0-9A-Z]*\).*/\1/p')"
+log "created before, or half-way through, GoTrue's migrations: it waits, then completes itself"
+for point in none 00 20221003041400 20231027141321; do
+    db=gotrue_at_$point
+    gotrue_db "$db"
+    [ $point = none ] || gotrue_migrate "$db" supabase_auth_admin 00 $point
+    psql -d "$db" -c "CREATE EXTENSION auth_sessions_gotrue"
+    check "created after GoTrue's migrations up to $point: waiting" waiting \
+        "$(psql -d "$db" -c "SELECT auth.session_stats()->>'status'")"
+    check "after $point: its functions say what is missing (55000)" 55000 \
+        "$(psql -d "$db" -v VERBOSITY=sqlstate -c "SELECT auth.session_is_valid(gen_random_uuid())" 2>&1 | sed -n 's/^.*ERROR:  \([0-9A-Z]*\).*/\1/p')"
+    gotrue_migrate "$db" supabase_auth_admin 00 99999999999999
+    check "after $point, then the rest of GoTrue's migrations: ready, with the limit trigger once" "ready 1" \
+        "$(psql -d "$db" -c "SELECT auth.session_stats()->>'status' || ' ' || (SELECT count(*) FROM pg_trigger
+            WHERE tgrelid = 'auth.sessions'::regclass AND tgname = 'enforce_session_limit')")"
+    check "after $point: GoTrue's sign-ins keep one session under max_per_user = 1" 1 "$(PGUSER=supabase_auth_admin psql -d "$db" <<'SQL'
+SET auth_sessions.max_per_user = 1;
+INSERT INTO auth.users (instance_id, id, aud, role, email, created_at, updated_at)
+VALUES ('00000000-0000-0000-0000-000000000000', '00000000-0000-4000-8000-0000000000aa', 'authenticated', 'authenticated', 'a@example.com', now(), now());
+INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal) VALUES (gen_random_uuid(), '00000000-0000-4000-8000-0000000000aa', now(), now(), 'aal1');
+INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal) VALUES (gen_random_uuid(), '00000000-0000-4000-8000-0000000000aa', now(), now(), 'aal1');
+SELECT count(*) FROM auth.sessions WHERE user_id = '00000000-0000-4000-8000-0000000000aa';
+SQL
+)"
+done
 db=gotrue_full
 gotrue_db "$db"
 gotrue_migrate "$db" supabase_auth_admin 00 99999999999999

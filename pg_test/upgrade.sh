@@ -104,6 +104,9 @@ restore() {
 trap restore EXIT
 bindir=$(pg_bindir)
 regress="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress"
+# All but attach_points: it creates auth_sessions_gotrue on a half-migrated
+# schema, which the install scripts of 0.4.0 and older refuse by design.
+grep -vx 'test: attach_points' pg_test/schedule >"$workdir/schedule"
 for from in $released; do
     mkdir -p "$aside"
     for f in "$ext"/auth_sessions--*.sql "$ext"/auth_sessions_gotrue--*.sql; do
@@ -120,10 +123,10 @@ for from in $released; do
     # pg_regress's psql with its own settings (pg_test/common.sh quiets notices).
     PGOPTIONS= "$regress" --bindir="$bindir" --inputdir=pg_test --outputdir="$out" \
         --host="$PGHOST" --port="$PGPORT" --user=postgres \
-        --dbname=auth_sessions_regression --schedule=pg_test/schedule >"$out/pg_regress.log" 2>&1 || status=$?
+        --dbname=auth_sessions_regression --schedule="$workdir/schedule" >"$out/pg_regress.log" 2>&1 || status=$?
     restore
     if [ $status -eq 0 ]; then
-        echo "ok: the regression suite passes with every CREATE EXTENSION installing $from and updating to $version ($(grep -c '^test:' pg_test/schedule) tests)"
+        echo "ok: the regression suite passes with every CREATE EXTENSION installing $from and updating to $version ($(grep -c '^test:' "$workdir/schedule") tests)"
     else
         cat "$out/pg_regress.log" >&2
         [ -f "$out/regression.diffs" ] && cat "$out/regression.diffs" >&2

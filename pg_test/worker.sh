@@ -64,14 +64,23 @@ check "it logs what it removed" 1 \
 check "session_stats reports its totals" "2500 1" \
     "$(on_primary -c "SELECT (s->>'total_sessions_deleted') || ' ' || (s->>'total_tokens_deleted') FROM (SELECT auth.session_stats()->'worker' s) x")"
 
-# An error in a run is logged and recorded, and pruning goes on afterwards.
-# (The guard against changes pg_dump would lose is off for this.)
+# A table gone missing: the worker says once what it waits for, and prunes
+# nothing. (The guard against changes pg_dump would lose is off for this.)
 on_primary -c "ALTER EVENT TRIGGER auth_sessions_guard DISABLE" \
     -c "ALTER TABLE auth.refresh_tokens RENAME TO refresh_tokens_away" -c "$expired"
+for _ in $(seq 1 300); do grep -q 'auth_sessions pruner: auth_sessions is waiting' "$primary/server.log" && break; sleep 0.1; done
+check "a missing table is logged as what the worker waits for" 1 \
+    "$(grep -c 'auth_sessions pruner: auth_sessions is waiting for GoTrue.s tables: auth.refresh_tokens missing in database "auth_sessions_worker"; nothing to prune yet' "$primary/server.log" || true)"
+check "and nothing was pruned meanwhile" 2501 "$(on_primary -c "SELECT count(*) FROM auth.sessions")"
+on_primary -c "ALTER TABLE auth.refresh_tokens_away RENAME TO refresh_tokens"
+
+# An error in a run is logged and recorded, and pruning goes on afterwards.
+on_primary -c "ALTER TABLE auth.refresh_tokens ALTER COLUMN updated_at TYPE timestamp without time zone"
 for _ in $(seq 1 300); do grep -q 'auth_sessions pruner: pruning failed' "$primary/server.log" && break; sleep 0.1; done
 check "an error is logged" 1 "$(grep -m1 -c 'auth_sessions pruner: pruning failed' "$primary/server.log" || true)"
 wait_for "and recorded" "SELECT worker_last_error IS NOT NULL FROM auth.prune_state"
-on_primary -c "ALTER TABLE auth.refresh_tokens_away RENAME TO refresh_tokens" -c "ALTER EVENT TRIGGER auth_sessions_guard ENABLE"
+on_primary -c "ALTER TABLE auth.refresh_tokens ALTER COLUMN updated_at TYPE timestamp with time zone" \
+    -c "ALTER EVENT TRIGGER auth_sessions_guard ENABLE"
 wait_for "the worker goes on pruning after the error" "SELECT count(*) = 1 FROM auth.sessions"
 
 # Terminated, the launcher is restarted by the postmaster (after 10 seconds).

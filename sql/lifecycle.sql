@@ -17,19 +17,26 @@
 -- evicting is that role's own DELETE. AFTER each stored row, so that it
 -- holds for every way rows arrive (multi-row INSERT, COPY, MERGE, an UPDATE
 -- moving a session to another user) and a row ON CONFLICT skips evicts
--- nothing. In attach mode it goes on GoTrue's table when there is one; a
--- trigger is not an extension member, so pg_dump writes it with that table,
--- and a restore (where this script runs before the table exists) gets it
--- from the dump, once.
-DO $limit$
-BEGIN
-    IF pg_catalog.to_regclass('auth.sessions') IS NOT NULL THEN
-        CREATE TRIGGER enforce_session_limit
-            AFTER INSERT OR UPDATE OF user_id ON auth.sessions
-            FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
-    END IF;
-END
-$limit$;
+-- nothing. It goes on auth.sessions as soon as GoTrue's tables are complete
+-- (src/attach.rs): now, when they are (always in standalone mode), else
+-- when the DDL command that completes them ends (the event trigger below).
+-- A trigger is not an extension member, so pg_dump writes it with the
+-- table, and a restore's CREATE TRIGGER takes the place of the one the
+-- extension put there when the restore created the table: it exists once.
+-- (Attaching now, when GoTrue's tables are complete, is this script's last
+-- statement: it grants functions created below.)
+CREATE EVENT TRIGGER auth_sessions_attach ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TYPE', 'ALTER TYPE')
+    EXECUTE FUNCTION auth.attach_when_ready();
+COMMENT ON FUNCTION auth.attach_when_ready() IS
+    'auth_sessions: event trigger (auth_sessions_attach): after a command that creates or alters one of GoTrue''s tables or auth.aal_level, attaches to them when they are complete (auth.attach_session_tables)';
+COMMENT ON FUNCTION auth.attach_session_tables() IS
+    'auth_sessions: when GoTrue''s tables are complete, puts the limit trigger enforce_session_limit on auth.sessions (unless it has one) and grants the owner of auth.sessions the administration functions and settings (what the event trigger auth_sessions_attach does by itself); false while they are not';
+COMMENT ON FUNCTION auth.session_tables_missing() IS
+    'auth_sessions: what GoTrue has yet to create for the extension to work (tables, the aal_level type, columns); empty when nothing';
+COMMENT ON FUNCTION auth.require_session_tables() IS
+    'auth_sessions: raises SQLSTATE 55000 naming what of GoTrue''s tables is missing, unless nothing is (the functions written in SQL call it first)';
+REVOKE EXECUTE ON FUNCTION auth.attach_session_tables(), auth.attach_when_ready() FROM PUBLIC;
 
 -- What create_session returns: the seed's columns of the new session, with
 -- aal as text. A type of the extension's own, so that no signature depends
@@ -64,6 +71,7 @@ AS $function$
 DECLARE
     created auth.created_session;
 BEGIN
+    PERFORM auth.require_session_tables();
     IF create_session.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -97,30 +105,34 @@ COMMENT ON FUNCTION auth.refuse_lost_ddl() IS
 
 CREATE FUNCTION auth.refresh_session(session_id uuid, user_agent text DEFAULT NULL, ip inet DEFAULT NULL)
 RETURNS boolean
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    WITH refreshed AS (
-        UPDATE ONLY auth.sessions AS s
-           SET refreshed_at = pg_catalog.now() AT TIME ZONE 'UTC',
-               user_agent = $2,
-               ip = $3,
-               updated_at = pg_catalog.now()
-         WHERE s.id OPERATOR(pg_catalog.=) $1
-           AND auth.session_row_validity(s, pg_catalog.now()) OPERATOR(pg_catalog.=) 'valid'
-        RETURNING 1)
-    SELECT EXISTS (SELECT FROM refreshed)
+BEGIN
+    PERFORM auth.require_session_tables();
+    UPDATE ONLY auth.sessions AS s
+       SET refreshed_at = pg_catalog.now() AT TIME ZONE 'UTC',
+           user_agent = refresh_session.user_agent,
+           ip = refresh_session.ip,
+           updated_at = pg_catalog.now()
+     WHERE s.id OPERATOR(pg_catalog.=) refresh_session.session_id
+       AND auth.session_row_validity(s, pg_catalog.now()) OPERATOR(pg_catalog.=) 'valid';
+    RETURN FOUND;
+END
 $function$;
 COMMENT ON FUNCTION auth.refresh_session(uuid, text, inet) IS
     'auth_sessions: token refresh: when the session is valid, sets refreshed_at (UTC), user_agent, ip and updated_at and returns true; otherwise changes nothing and returns false';
 
 CREATE FUNCTION auth.revoke_session(session_id uuid)
 RETURNS boolean
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
-    WITH revoked AS (DELETE FROM ONLY auth.sessions AS s WHERE s.id OPERATOR(pg_catalog.=) $1 RETURNING 1)
-    SELECT EXISTS (SELECT FROM revoked)
+BEGIN
+    PERFORM auth.require_session_tables();
+    DELETE FROM ONLY auth.sessions AS s WHERE s.id OPERATOR(pg_catalog.=) revoke_session.session_id;
+    RETURN FOUND;
+END
 $function$;
 COMMENT ON FUNCTION auth.revoke_session(uuid) IS
     'auth_sessions: logout of one session: deletes it (refresh tokens and amr claims go by cascade); true when it existed';
@@ -133,6 +145,7 @@ AS $function$
 DECLARE
     revoked integer;
 BEGIN
+    PERFORM auth.require_session_tables();
     IF revoke_user_sessions.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -162,15 +175,19 @@ CREATE FUNCTION auth.user_sessions(user_id uuid)
 RETURNS TABLE (id uuid, created_at timestamptz, updated_at timestamptz, refreshed_at timestamptz,
                not_after timestamptz, aal text, factor_id uuid, user_agent text, ip inet,
                tag text, validity text)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+BEGIN
+    PERFORM auth.require_session_tables();
+    RETURN QUERY
     SELECT s.id, s.created_at, s.updated_at, s.refreshed_at AT TIME ZONE 'UTC', s.not_after, s.aal::pg_catalog.text,
            s.factor_id, s.user_agent, s.ip, s.tag,
            auth.session_row_validity(s, pg_catalog.now())
       FROM ONLY auth.sessions AS s
-     WHERE s.user_id OPERATOR(pg_catalog.=) $1
-     ORDER BY s.created_at, s.id
+     WHERE s.user_id OPERATOR(pg_catalog.=) user_sessions.user_id
+     ORDER BY s.created_at, s.id;
+END
 $function$;
 COMMENT ON FUNCTION auth.user_sessions(uuid) IS
     'auth_sessions: the user''s sessions, oldest first, each with its validity; refreshed_at is converted from UTC';
@@ -181,6 +198,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
+    PERFORM auth.require_session_tables();
     IF set_session_aal.aal IS NULL THEN
         RAISE EXCEPTION 'aal must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -237,6 +255,8 @@ COMMENT ON FUNCTION auth.current_session_is_valid() IS
 COMMENT ON FUNCTION auth.current_session_aal() IS
     'auth_sessions: the stored aal (aal1, aal2, aal3, as text) of the current request''s session when it is valid, else NULL';
 GRANT EXECUTE ON FUNCTION auth.session_id(), auth.current_session_is_valid(), auth.current_session_aal() TO PUBLIC;
+-- What GoTrue has yet to create: catalog facts any role may read.
+GRANT EXECUTE ON FUNCTION auth.session_tables_missing(), auth.require_session_tables() TO PUBLIC;
 -- Their planner support function (src/planner.rs): called by the planner,
 -- never from SQL (it takes and returns `internal`).
 COMMENT ON FUNCTION auth.current_session_support(internal) IS
@@ -267,3 +287,9 @@ COMMENT ON FUNCTION auth.revoke_my_session(uuid) IS
 COMMENT ON FUNCTION auth.revoke_my_other_sessions() IS
     'auth_sessions: deletes every other session of the current session''s user (GoTrue''s others scope) when the current session is valid; returns how many';
 GRANT EXECUTE ON FUNCTION auth.my_sessions(), auth.revoke_my_session(uuid), auth.revoke_my_other_sessions() TO PUBLIC;
+
+-- Attach to GoTrue's tables when they are complete (always in standalone
+-- mode): the limit trigger, and the administration rights of their owner
+-- (src/attach.rs). Otherwise the event trigger auth_sessions_attach does it
+-- when GoTrue's migrations complete them.
+SELECT auth.attach_session_tables();

@@ -122,44 +122,59 @@ COMMENT ON PROCEDURE auth.prune_expired_sessions(integer, interval, interval, in
 
 -- Sessions by validity and aal, the prune backlog, and the worker's record.
 -- Reads every session (a full scan): for monitoring, not for hot paths.
+-- "status" is "ready", or "waiting" (attach mode, before GoTrue's migrations
+-- have made what the extension reads, listed in "waiting_for").
 CREATE FUNCTION auth.session_stats() RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+DECLARE
+    missing text[] := auth.session_tables_missing();
+    worker jsonb;
+BEGIN
+    SELECT pg_catalog.jsonb_build_object(
+               'runs', p.worker_runs,
+               'last_run_at', p.worker_last_run_at,
+               'last_duration', p.worker_last_duration,
+               'last_sessions_deleted', p.worker_last_sessions,
+               'last_tokens_deleted', p.worker_last_tokens,
+               'total_sessions_deleted', p.worker_total_sessions,
+               'total_tokens_deleted', p.worker_total_tokens,
+               'last_error', p.worker_last_error,
+               'last_error_at', p.worker_last_error_at,
+               'session_sweeps', p.session_sweeps,
+               'token_sweeps', p.token_sweeps)
+      INTO worker
+      FROM ONLY auth.prune_state p;
+    IF pg_catalog.cardinality(missing) OPERATOR(pg_catalog.>) 0 THEN
+        RETURN pg_catalog.jsonb_build_object('status', 'waiting', 'waiting_for', pg_catalog.to_jsonb(missing),
+                                             'worker', worker);
+    END IF;
+    RETURN (
     WITH s AS (
         SELECT auth.session_row_validity(s, pg_catalog.now()) AS validity,
                coalesce(s.aal::pg_catalog.text, 'null') AS aal
           FROM ONLY auth.sessions s),
-    by_aal AS (SELECT validity, aal, pg_catalog.count(*) AS n FROM s GROUP BY validity, aal),
+    by_aal AS (SELECT s.validity, s.aal, pg_catalog.count(*) AS n FROM s GROUP BY s.validity, s.aal),
     by_reason AS (
-        SELECT validity, pg_catalog.sum(n) AS total, pg_catalog.jsonb_object_agg(aal, n ORDER BY aal) AS aal
-          FROM by_aal GROUP BY validity)
+        SELECT b.validity, pg_catalog.sum(b.n) AS total, pg_catalog.jsonb_object_agg(b.aal, b.n ORDER BY b.aal) AS aal
+          FROM by_aal b GROUP BY b.validity)
     SELECT pg_catalog.jsonb_build_object(
-        'sessions', coalesce((SELECT pg_catalog.jsonb_object_agg(validity, pg_catalog.jsonb_build_object('total', total, 'by_aal', aal))
-                                FROM by_reason), '{}'::pg_catalog.jsonb),
+        'status', 'ready',
+        'sessions', coalesce((SELECT pg_catalog.jsonb_object_agg(r.validity, pg_catalog.jsonb_build_object('total', r.total, 'by_aal', r.aal))
+                                FROM by_reason r), '{}'::pg_catalog.jsonb),
         'total_sessions', (SELECT pg_catalog.count(*) FROM s),
         'prune_backlog', pg_catalog.jsonb_build_object(
             -- low_aal sessions are invalid but never pruned (they become
             -- valid again when the user's factor goes).
             'invalid_sessions', (SELECT pg_catalog.count(*) FROM s
-                                  WHERE validity OPERATOR(pg_catalog.<>) ALL (ARRAY['valid', 'low_aal'])),
+                                  WHERE s.validity OPERATOR(pg_catalog.<>) ALL (ARRAY['valid', 'low_aal'])),
             'revoked_refresh_tokens', (SELECT pg_catalog.count(*) FROM ONLY auth.refresh_tokens r WHERE r.revoked)),
-        'worker', (SELECT pg_catalog.jsonb_build_object(
-                       'runs', p.worker_runs,
-                       'last_run_at', p.worker_last_run_at,
-                       'last_duration', p.worker_last_duration,
-                       'last_sessions_deleted', p.worker_last_sessions,
-                       'last_tokens_deleted', p.worker_last_tokens,
-                       'total_sessions_deleted', p.worker_total_sessions,
-                       'total_tokens_deleted', p.worker_total_tokens,
-                       'last_error', p.worker_last_error,
-                       'last_error_at', p.worker_last_error_at,
-                       'session_sweeps', p.session_sweeps,
-                       'token_sweeps', p.token_sweeps)
-                     FROM ONLY auth.prune_state p))
+        'worker', worker));
+END
 $function$;
 COMMENT ON FUNCTION auth.session_stats() IS
-    'auth_sessions: sessions by validity and aal, the prune backlog and the pruning worker''s last run and totals, as jsonb (reads every session)';
+    'auth_sessions: status (ready, or waiting with what GoTrue has yet to create), sessions by validity and aal, the prune backlog and the pruning worker''s last run and totals, as jsonb (reads every session)';
 
 COMMENT ON FUNCTION auth.prune_sessions(integer, interval) IS
     'auth_sessions: deletes at most batch_size sessions invalid for longer than grace, without waiting on row locks; returns how many';

@@ -7,9 +7,10 @@
 --   members of the extension, each registered with pg_extension_config_dump
 --   so that pg_dump keeps their rows;
 -- - `auth_sessions_gotrue` (attach) creates none of them: GoTrue's migrations
---   own them. It runs where they exist, and also in an empty database, which
---   is what a restore of a dump looks like when it runs CREATE EXTENSION
---   (before any type or table).
+--   own them. It can be created at any point of GoTrue's migrations (or
+--   before them, or in an empty database, which is what a restore of a dump
+--   looks like when it runs CREATE EXTENSION): until they have made what it
+--   reads, it waits (src/attach.rs), and it completes itself when they have.
 --
 -- No function of either depends on these objects by type (their signatures
 -- use text, uuid and record), so both offer one identical API.
@@ -156,61 +157,3 @@ BEGIN
     REVOKE ALL ON SEQUENCE auth.refresh_tokens_id_seq FROM PUBLIC;
 END
 $standalone$;
-
--- Attach: GoTrue's tables are either all there, from its migrations (up to
--- 20231027141322 at least, which added refreshed_at), or none of them (an
--- empty database, or a restore, where they come after CREATE EXTENSION).
--- Anything in between is a half-migrated database: refuse it.
-DO $attach$
-DECLARE
-    present text;
-    absent text;
-    missing_column text;
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'auth_sessions_gotrue') THEN
-        RETURN;
-    END IF;
-    SELECT pg_catalog.string_agg(name, ', ' ORDER BY ord) FILTER (WHERE object_oid IS NOT NULL),
-           pg_catalog.string_agg(name, ', ' ORDER BY ord) FILTER (WHERE object_oid IS NULL)
-      INTO present, absent
-      FROM (VALUES (1, 'auth.aal_level',      pg_catalog.to_regtype('auth.aal_level')::oid),
-                   (2, 'auth.users',          pg_catalog.to_regclass('auth.users')::oid),
-                   (3, 'auth.sessions',       pg_catalog.to_regclass('auth.sessions')::oid),
-                   (4, 'auth.refresh_tokens', pg_catalog.to_regclass('auth.refresh_tokens')::oid),
-                   (5, 'auth.mfa_amr_claims', pg_catalog.to_regclass('auth.mfa_amr_claims')::oid))
-           AS objects(ord, name, object_oid);
-    IF present IS NULL THEN
-        RETURN;
-    END IF;
-    IF absent IS NOT NULL THEN
-        RAISE EXCEPTION 'auth_sessions_gotrue cannot attach: the database has % but not %', present, absent
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'GoTrue''s migrations have not all been applied.',
-                  HINT = 'Apply all of GoTrue''s migrations first, then CREATE EXTENSION auth_sessions_gotrue.';
-    END IF;
-    SELECT pg_catalog.string_agg(pg_catalog.format('%s.%s %s', want.tab, want.col, want.typ), ', ' ORDER BY want.ord)
-      INTO missing_column
-      FROM (VALUES (1, 'auth.sessions', 'id', 'uuid'),
-                   (2, 'auth.sessions', 'user_id', 'uuid'),
-                   (3, 'auth.sessions', 'created_at', 'timestamp with time zone'),
-                   (4, 'auth.sessions', 'not_after', 'timestamp with time zone'),
-                   (5, 'auth.sessions', 'refreshed_at', 'timestamp without time zone'),
-                   (6, 'auth.sessions', 'aal', 'auth.aal_level'),
-                   (7, 'auth.refresh_tokens', 'session_id', 'uuid'),
-                   (8, 'auth.refresh_tokens', 'revoked', 'boolean'),
-                   (9, 'auth.refresh_tokens', 'updated_at', 'timestamp with time zone'),
-                   (10, 'auth.mfa_amr_claims', 'session_id', 'uuid')) AS want(ord, tab, col, typ)
-     WHERE NOT EXISTS (
-           SELECT FROM pg_catalog.pg_attribute a
-            WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(want.tab)::oid
-              AND a.attname OPERATOR(pg_catalog.=) want.col::name
-              AND NOT a.attisdropped
-              AND a.atttypid OPERATOR(pg_catalog.=) pg_catalog.to_regtype(want.typ)::oid);
-    IF missing_column IS NOT NULL THEN
-        RAISE EXCEPTION 'auth_sessions_gotrue cannot attach: GoTrue''s tables lack %', missing_column
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'auth_sessions_gotrue needs GoTrue''s schema from migration 20231027141322 (refreshed_at) on.',
-                  HINT = 'Apply all of GoTrue''s migrations first, then CREATE EXTENSION auth_sessions_gotrue.';
-    END IF;
-END
-$attach$;

@@ -1,6 +1,6 @@
 //! Small wrappers over PostgreSQL's C API that several modules need: C
-//! arrays and Lists as slices, and the names of catalog objects for
-//! messages.
+//! arrays and Lists as slices, the names of catalog objects for messages,
+//! and an event trigger's call.
 
 use pgrx::pg_sys;
 use std::ffi::CStr;
@@ -58,4 +58,28 @@ pub fn role_name(role: pg_sys::Oid) -> String {
 pub fn function_name(func: pg_sys::Oid) -> String {
     // SAFETY: a syscache lookup; the result is a palloc'd string.
     owned(unsafe { pg_sys::format_procedure_qualified(func) }).unwrap_or_default()
+}
+
+/// The EventTriggerData of an event trigger function's call (`name` is the
+/// function, for the error when it is called otherwise), or None when the
+/// command comes from an extension's script (CREATE/ALTER EXTENSION) or
+/// pg_upgrade's restore (binary-upgrade mode), which the extension's event
+/// triggers leave alone.
+pub fn event_trigger_call(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> Option<*mut pg_sys::EventTriggerData> {
+    // SAFETY: `fcinfo` is the call's; its context is NULL or a Node, whose
+    // tag is read before it is taken for an EventTriggerData.
+    unsafe {
+        if pg_sys::creating_extension || pg_sys::IsBinaryUpgrade {
+            return None;
+        }
+        let context = (*fcinfo).context;
+        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_EventTriggerData {
+            pgrx::ereport!(
+                pgrx::PgLogLevel::ERROR,
+                pgrx::PgSqlErrorCode::ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED,
+                format!("{name} must be called as an event trigger")
+            );
+        }
+        Some(context as *mut pg_sys::EventTriggerData)
+    }
 }

@@ -244,24 +244,13 @@ CREATE FUNCTION auth.refuse_lost_ddl() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'refuse_lost_ddl_wrapper';
 "#)]
 fn refuse_lost_ddl(fcinfo: pg_sys::FunctionCallInfo) {
-    // SAFETY: `fcinfo` is the call's; its context, when an EventTriggerData
-    // node, carries the statement's parse tree, whose nodes are read by their
-    // tags. The extension's own scripts run with `creating_extension` set.
+    // The extension's own scripts, and pg_upgrade (whose binary-upgrade
+    // restore recreates the tables piece by piece, exactly as they were).
+    let Some(context) = crate::ffi::event_trigger_call(fcinfo, "auth.refuse_lost_ddl()") else { return };
+    // SAFETY: the context is the call's EventTriggerData; it carries the
+    // statement's parse tree, whose nodes are read by their tags.
     unsafe {
-        // The extension's own scripts, and pg_upgrade (whose binary-upgrade
-        // restore recreates the tables piece by piece, exactly as they were).
-        if pg_sys::creating_extension || pg_sys::IsBinaryUpgrade {
-            return;
-        }
-        let context = (*fcinfo).context;
-        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_EventTriggerData {
-            ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED,
-                "auth.refuse_lost_ddl() must be called as an event trigger"
-            );
-        }
-        let tree = (*(context as *mut pg_sys::EventTriggerData)).parsetree;
+        let tree = (*context).parsetree;
         if tree.is_null() {
             return;
         }
@@ -337,6 +326,9 @@ fn refuse_lost_ddl(fcinfo: pg_sys::FunctionCallInfo) {
             }
             pg_sys::NodeTag::T_CreateTrigStmt => {
                 let relid = relation((*(tree as *mut pg_sys::CreateTrigStmt)).relation);
+                // A restore's CREATE TRIGGER enforce_session_limit, after the
+                // extension attached its own (src/attach.rs).
+                crate::attach::make_way_for(relid, tree as *mut pg_sys::CreateTrigStmt);
                 if let Some(extension) = ours(relid) {
                     warn(relid, extension, "trigger");
                 }

@@ -3,6 +3,7 @@
 //! The extension's DDL lives in `sql/` as plain SQL; this crate includes it
 //! into the generated extension script and adds the functions on top.
 
+mod attach;
 mod claims;
 mod current;
 mod devices;

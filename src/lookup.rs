@@ -260,20 +260,8 @@ fn find_index(rel: pg_sys::Relation, column: i16, type_: pg_sys::Oid) -> Option<
 
 /// The type `auth.aal_level`, which `auth.current_session_aal()` returns.
 fn aal_type(namespace: pg_sys::Oid) -> pg_sys::Oid {
-    // SAFETY: a syscache lookup by (name, namespace); the name is a C string,
-    // as the cache's name keys take.
-    let oid = unsafe {
-        pg_sys::GetSysCacheOid(
-            pg_sys::SysCacheIdentifier::TYPENAMENSP as i32,
-            pg_sys::Anum_pg_type_oid as pg_sys::AttrNumber,
-            pg_sys::Datum::from(c"aal_level".as_ptr()),
-            pg_sys::Datum::from(namespace),
-            pg_sys::Datum::from(0),
-            pg_sys::Datum::from(0),
-        )
-    };
-    // SAFETY: a syscache lookup of the type.
-    if oid == pg_sys::InvalidOid || unsafe { pg_sys::get_typtype(oid) } != pg_sys::TYPTYPE_ENUM as std::ffi::c_char {
+    let oid = crate::attach::aal_type(namespace);
+    if oid == pg_sys::InvalidOid {
         missing("the enum type auth.aal_level");
     }
     oid
@@ -295,6 +283,8 @@ pub fn auth_relation(name: &CStr) -> pg_sys::Oid {
 }
 
 fn resolve() -> Catalog {
+    // Waiting for GoTrue's migrations (attach mode): say what is missing.
+    crate::attach::require_complete();
     let auth = auth_schema();
     let (uuid, tstz, ts) = (pg_sys::UUIDOID, pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPOID);
     let rel = relid(auth, c"sessions");

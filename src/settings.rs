@@ -69,7 +69,7 @@ static PRUNE_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
 /// The settings that decide validity and the limit, whose values only
 /// superusers (or roles granted SET on them) may give.
-const PROTECTED: [&CStr; 5] = [
+pub const PROTECTED: [&CStr; 5] = [
     c"auth_sessions.timebox",
     c"auth_sessions.inactivity_timeout",
     c"auth_sessions.max_per_user",

@@ -30,6 +30,7 @@
 //! any wait, a lock wait included. The postmaster restarts a terminated
 //! launcher after 10 seconds.
 
+use crate::attach;
 use crate::prune;
 use crate::security;
 use crate::settings::{self, Pruning};
@@ -57,6 +58,7 @@ enum Problem {
     NoRole = 2,
     NotInstalled = 3,
     NoWorkerSlot = 4,
+    Waiting = 5,
 }
 
 /// Logs `message` unless `problem` was the last one reported.
@@ -358,16 +360,29 @@ fn pin_settings(p: &Pruning) {
     }
 }
 
-fn installed() -> Result<bool, String> {
+/// Whether the extension is installed here (either mode: standalone, or
+/// attached to GoTrue's tables), and what GoTrue has yet to create (attach
+/// mode, before its migrations: src/attach.rs).
+enum Installed {
+    No,
+    Waiting(Vec<String>),
+    Yes,
+}
+
+fn installed() -> Result<Installed, String> {
     in_transaction(None, || {
-        // Either mode: standalone, or attached to GoTrue's tables.
-        Spi::get_one::<bool>(
+        let here = Spi::get_one::<bool>(
             "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension
                              WHERE extname OPERATOR(pg_catalog.=) ANY (ARRAY['auth_sessions', 'auth_sessions_gotrue']::pg_catalog.name[]))",
         )
-            .ok()
-            .flatten()
-            .unwrap_or(false)
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if !here {
+            return Installed::No;
+        }
+        let missing = attach::missing_now();
+        if missing.is_empty() { Installed::Yes } else { Installed::Waiting(missing) }
     })
 }
 
@@ -506,14 +521,17 @@ pub extern "C-unwind" fn auth_sessions_pruner_main(arg: pg_sys::Datum) {
     let p = settings::pruning();
     pin_settings(&p);
     match installed() {
-        Ok(true) => match acting_role(&p) {
+        Ok(Installed::Yes) => match acting_role(&p) {
             Ok(role) => {
                 report(Problem::None, String::new);
                 run(&p, role);
             }
             Err(message) => log!("{PRUNER}: {message}"),
         },
-        Ok(false) => report(Problem::NotInstalled, || {
+        Ok(Installed::Waiting(missing)) => report(Problem::Waiting, || {
+            format!("{PRUNER}: {} in database \"{}\"; nothing to prune yet", attach::waiting_message(&missing), database_name())
+        }),
+        Ok(Installed::No) => report(Problem::NotInstalled, || {
             format!("{PRUNER}: extension auth_sessions is not installed in database \"{}\"; nothing to prune", database_name())
         }),
         Err(message) => log!("{PRUNER}: {message}"),

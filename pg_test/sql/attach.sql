@@ -104,6 +104,50 @@ SELECT auth.prune_sessions(100, '0') AS pruned;
 RESET auth_sessions.timebox;
 SELECT count(*) AS sessions_left FROM auth.sessions;
 
+-- Who administers sessions: the role that owns GoTrue's tables, and its
+-- members (as postgres is a member of supabase_auth_admin on Supabase, not a
+-- superuser): the administration functions, session_stats() and the
+-- per-database settings, granted when the extension attached. A role that
+-- is not a member (PostgREST's authenticated, say) gets none of them.
+CREATE ROLE admin_member LOGIN NOSUPERUSER BYPASSRLS;
+GRANT auth_admin TO admin_member;
+CREATE ROLE api_user LOGIN;
+GRANT USAGE ON SCHEMA auth TO api_user;
+SELECT current_database() AS db \gset
+ALTER DATABASE :"db" OWNER TO admin_member;
+\c - admin_member
+SET TimeZone = 'UTC';
+SELECT auth.session_is_valid('b0000000-0000-4000-8000-00000000000b') AS valid,
+       auth.session_stats()->>'status' AS status,
+       (SELECT count(*) FROM auth.user_sessions('00000000-0000-4000-8000-000000000001')) AS listed,
+       auth.revoke_session('d0000000-0000-4000-8000-00000000000d') AS revoked,
+       auth.prune_sessions(10, '1 day') AS pruned;
+SET auth_sessions.max_per_user = 5;
+SHOW auth_sessions.max_per_user;
+ALTER DATABASE :"db" SET auth_sessions.max_per_user = 4;
+-- A database setting takes effect for GoTrue's next connection.
+\c - auth_admin
+SHOW auth_sessions.max_per_user;
+\c - admin_member
+ALTER DATABASE :"db" RESET auth_sessions.max_per_user;
+\c - api_user
+\set VERBOSITY terse
+SELECT auth.session_is_valid('b0000000-0000-4000-8000-00000000000b');
+SELECT auth.session_stats();
+SELECT auth.revoke_session('b0000000-0000-4000-8000-00000000000b');
+SELECT auth.prune_sessions(10, '1 day');
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.session_id() IS NULL AS library_loaded;
+SET auth_sessions.max_per_user = 0;
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+\c - postgres
+SET TimeZone = 'UTC';
+ALTER DATABASE :"db" OWNER TO postgres;
+DROP ROLE admin_member;
+REVOKE USAGE ON SCHEMA auth FROM api_user;
+DROP ROLE api_user;
+
 -- GoTrue's owner may still change its own tables (they are not the
 -- extension's); the extension's own table is guarded.
 \c - auth_admin
@@ -136,27 +180,7 @@ DO $$ DECLARE v boolean; BEGIN
 ROLLBACK;
 DROP EXTENSION auth_sessions_gotrue CASCADE;
 
--- Half-migrated: some of GoTrue's tables, or an older schema, is refused.
-ALTER TABLE auth.sessions RENAME COLUMN refreshed_at TO refreshed;
-CREATE EXTENSION auth_sessions_gotrue;
-\echo :LAST_ERROR_SQLSTATE
-ALTER TABLE auth.sessions RENAME COLUMN refreshed TO refreshed_at;
-ALTER TABLE auth.mfa_amr_claims RENAME TO mfa_amr_claims_later;
-CREATE EXTENSION auth_sessions_gotrue;
-\echo :LAST_ERROR_SQLSTATE
-ALTER TABLE auth.mfa_amr_claims_later RENAME TO mfa_amr_claims;
-
--- An empty database (what a restore looks like when it runs CREATE
--- EXTENSION): it creates none of GoTrue's objects and no trigger; its
--- functions say what is missing until the tables exist.
 DROP SCHEMA auth CASCADE;
-CREATE EXTENSION auth_sessions_gotrue;
-SELECT c.oid::regclass AS relation FROM pg_class c WHERE c.relnamespace = 'auth'::regnamespace AND c.relkind = 'r';
-SELECT to_regtype('auth.aal_level') AS aal_level;
-SELECT auth.session_is_valid('b0000000-0000-4000-8000-00000000000b');
-\echo :LAST_ERROR_SQLSTATE
-DROP EXTENSION auth_sessions_gotrue;
-DROP SCHEMA auth;
 DROP TABLE public.before;
 DROP FUNCTION public.auth_objects();
 DROP OWNED BY auth_admin;
