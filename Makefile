@@ -17,7 +17,9 @@ FEATURES := --no-default-features --features pg$(PG)
 # GoTrue's migrations, a test fixture kept outside the repository; the tests
 # that need them say they were skipped when it is absent.
 GOTRUE ?= ../shared/gotrue
-export GOTRUE
+# Supabase's own bootstrap (init scripts and migrations), likewise optional.
+SUPABASE ?= ../shared/supabase
+export GOTRUE SUPABASE
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: deps build install run stop test test-here test-unit test-pgrx test-regress bench bench-here package package-here clean

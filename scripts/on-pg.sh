@@ -38,7 +38,7 @@ is_root || die "PostgreSQL $PG runs in a $suite root filesystem, which needs roo
 root=$PWD/target/rootfs/$suite
 unmount_stale
 ready=$root/.auth_sessions-pg$PG
-packages=(postgresql-$PG postgresql-server-dev-$PG postgresql-client-$PG sudo gcc make pkg-config
+packages=(postgresql-$PG postgresql-server-dev-$PG postgresql-client-$PG postgresql-$PG-cron sudo gcc make pkg-config
           libclang-dev clang perl ca-certificates procps)
 
 mounted=()
@@ -81,15 +81,22 @@ mkdir -p "$root/dev/shm"; mount -t tmpfs -o mode=1777 shm "$root/dev/shm"; mount
 bind "$PWD" "$PWD"
 bind "$HOME/.cargo" /root/.cargo
 bind "$HOME/.rustup" /root/.rustup
+# The optional fixtures (GoTrue's migrations, Supabase's bootstrap), at the
+# same absolute paths inside.
 fixture=${GOTRUE:-../shared/gotrue}
 if [ -d "$fixture" ]; then
     fixture=$(cd "$fixture" && pwd)
     bind "$fixture" "$fixture"
+fi
+supabase=${SUPABASE:-../shared/supabase}
+if [ -d "$supabase" ]; then
+    supabase=$(cd "$supabase" && pwd)
+    bind "$supabase" "$supabase"
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 log "PostgreSQL $PG: running in the $suite root filesystem: $*"
 chroot "$root" env -i HOME=/root PATH=/root/.cargo/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
     TERM="${TERM:-dumb}" LANG=C.UTF-8 AUTH_SESSIONS_ROOTFS="$PG" PG="$PG" PG_MAJOR="$PG" \
     PG_CONFIG="/usr/lib/postgresql/$PG/bin/pg_config" CARGO_TARGET_DIR="$PWD/target/pg$PG" \
-    GOTRUE="$fixture" ${PRUNE_ROUNDS:+PRUNE_ROUNDS=$PRUNE_ROUNDS} \
+    GOTRUE="$fixture" SUPABASE="$supabase" ${PRUNE_ROUNDS:+PRUNE_ROUNDS=$PRUNE_ROUNDS} \
     bash -c 'cd "$1" && shift && exec "$@"' bash "$PWD" "$@"

@@ -3,8 +3,9 @@
 # a throwaway cluster on a unix socket, and runs the server-side test layers:
 # the released scripts' checks, the pg_regress suite and the isolation specs in pg_test/, the
 # update from every released version (pg_test/upgrade.sh), the seed
-# comparison, pg_dump/restore (both modes), GoTrue's own migrations (skipped,
-# saying so, without the fixture GOTRUE names), the many-connection limit test, a hot standby,
+# comparison, pg_dump/restore (both modes), GoTrue's own migrations and
+# Supabase's bootstrap (skipped, saying so, without the fixtures GOTRUE and
+# SUPABASE name), the many-connection limit test, a hot standby,
 # the background worker, the settings' load modes, the worker's safety,
 # logical replication and crash recovery.
 set -euo pipefail
@@ -60,6 +61,9 @@ pg_test/dump_restore.sh "$OUT/dump"
 
 log "GoTrue's own migrations, attach mode and pg_dump (GOTRUE=${GOTRUE:-../shared/gotrue})"
 pg_test/gotrue.sh "$OUT/gotrue"
+
+log "Supabase's own bootstrap: created at any point, its roles, PostgREST, the worker (SUPABASE=${SUPABASE:-../shared/supabase})"
+pg_test/supabase.sh "$DIR/supabase"
 
 log "many connections never exceed auth_sessions.max_per_user"
 pg_test/concurrent_limit.sh "$OUT/concurrency"
