@@ -47,17 +47,17 @@ start_standby() {
         -l "$data/server.log" -w start >/dev/null
 }
 
-# readme_block NAME: the SQL block that follows the line
-# "<!-- test: NAME -->" in README.md, as written there (indented as a list
-# item's, or not), so that the tests run the README's examples themselves
-# and they cannot drift from it.
+# readme_block NAME: the SQL blocks that follow a line "<!-- test: NAME -->"
+# in README.md, in order, as written there (indented as a list item's, or
+# not), so that the tests run the README's examples themselves and they
+# cannot drift from it (pg_test/readme.sh checks that every block is run).
 readme_block() {
     awk -v marker="<!-- test: $1 -->" '
         { line = $0; sub(/^[ \t]+/, "", line) }
-        !found && line == marker { found = 1; next }
-        found && !inside && line ~ /^```sql/ { inside = 1; match($0, /^[ \t]*/); indent = RLENGTH; next }
-        inside && line ~ /^```/ { exit }
+        line == marker { found = 1; next }
+        found && !inside && line ~ /^```sql/ { inside = 1; blocks++; match($0, /^[ \t]*/); indent = RLENGTH; next }
+        inside && line ~ /^```/ { inside = 0; found = 0; next }
         inside { print substr($0, indent + 1) }
-        END { if (!inside) { print "readme_block: no SQL block after <!-- test: " name " --> in README.md" > "/dev/stderr"; exit 1 } }' \
+        END { if (!blocks) { print "readme_block: no SQL block after <!-- test: " name " --> in README.md" > "/dev/stderr"; exit 1 } }' \
         name="$1" "$(dirname "${BASH_SOURCE[0]}")/../README.md"
 }

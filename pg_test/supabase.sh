@@ -183,6 +183,13 @@ check "postgres checks and revokes" "t t f" \
     "$(as postgres "$db" -c "SELECT auth.session_is_valid('a1000000-0000-4000-8000-000000000001')" \
         -c "SELECT auth.revoke_session('a1000000-0000-4000-8000-000000000001')" \
         -c "SELECT auth.session_is_valid('a1000000-0000-4000-8000-000000000001')" | tr '\n' ' ' | sed 's/ $//')"
+# The README's block for postgres, as written (for its user you@example.com).
+as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
+    INSERT INTO users (instance_id, id, aud, role, email, created_at, updated_at) VALUES
+        ('00000000-0000-0000-0000-000000000000', '00000000-0000-4000-8000-0000000000cc', 'authenticated', 'authenticated', 'you@example.com', now(), now());
+    EXECUTE signin('aal1', now(), NULL, gen_random_uuid(), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/c', '00000000-0000-4000-8000-0000000000cc');"
+check "postgres runs the README's administration block as written" "1 5" \
+    "$(readme_block supabase-postgres | as postgres "$db" -f - | sed -n '2p' | tr -d '\n'; echo -n ' '; as supabase_auth_admin "$db" -c "SHOW auth_sessions.max_per_user")"
 as postgres "$db" -c "ALTER DATABASE $db SET auth_sessions.max_per_user = 1"
 check "postgres's ALTER DATABASE ... SET reaches GoTrue's next connection" 1 \
     "$(as supabase_auth_admin "$db" -c "SHOW auth_sessions.max_per_user")"
@@ -232,7 +239,11 @@ as postgres "$db" -c "
     CREATE POLICY own_notes ON public.notes FOR ALL TO authenticated
         USING (user_id = auth.uid() AND auth.current_session_is_valid())
         WITH CHECK (user_id = auth.uid() AND auth.current_session_is_valid());
-    INSERT INTO public.notes VALUES (1, '00000000-0000-4000-8000-000000000001', 'mine');" >/dev/null
+    INSERT INTO public.notes VALUES (1, '00000000-0000-4000-8000-000000000001', 'mine');
+    CREATE TABLE public.payouts (id bigint PRIMARY KEY, user_id uuid NOT NULL, amount numeric);
+    ALTER TABLE public.payouts ENABLE ROW LEVEL SECURITY;" >/dev/null
+# The README's row-security recipes, as written.
+readme_block supabase | as postgres "$db" -f - >/dev/null
 as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
     EXECUTE signin('aal1', now(), NULL, 'a1000000-0000-4000-8000-000000000006', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/6', '00000000-0000-4000-8000-000000000001');"
 request() {
@@ -249,7 +260,7 @@ check "and writes nothing (42501)" 42501 \
         INSERT INTO public.notes (id, body) VALUES (2, 'x'); COMMIT;")"
 
 check "the README's query lists what DROP EXTENSION ... CASCADE would take" \
-    "policy own_notes on table notes|trigger enforce_session_limit on table auth.sessions" \
+    "policy live session on table notes|policy live session writes on table notes|policy mfa for payouts on table payouts|policy own_notes on table notes|policy revoked sessions see nothing on table notes|trigger enforce_session_limit on table auth.sessions" \
     "$(readme_block extension-dependents | as postgres "$db" -f - | tr '\n' '|' | sed 's/|$//')"
 
 log "Supabase's event triggers and the extension's, together"
@@ -287,7 +298,8 @@ else
     as supabase_admin "$db" -c "ALTER SYSTEM RESET auth_sessions.prune_interval" -c "SELECT pg_reload_conf()" >/dev/null
     # As Supabase creates it; its event trigger grants postgres the schema cron.
     as supabase_admin "$db" -c "CREATE EXTENSION pg_cron WITH SCHEMA pg_catalog" >/dev/null
-    as postgres "$db" -c "SELECT cron.schedule('prune-sessions', '* * * * *', 'CALL auth.prune_expired_sessions()')" >/dev/null
+    # The README's block, as written.
+    readme_block pg-cron | as postgres "$db" -f - >/dev/null
     as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
         EXECUTE signin('aal1', now() - interval '2 days', NULL, gen_random_uuid(), NULL, now() - interval '1 day', NULL, NULL,
                        NULL, NULL, NULL, NULL, now(), NULL, '00000000-0000-4000-8000-000000000001');" >/dev/null
@@ -295,15 +307,15 @@ else
     ran=
     for _ in $(seq 1 150); do
         ran=$(as postgres "$db" -c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-                                      WHERE j.jobname = 'prune-sessions' ORDER BY d.runid DESC LIMIT 1")
+                                      WHERE j.jobname = 'auth-sessions-prune' ORDER BY d.runid DESC LIMIT 1")
         [ -n "$ran" ] && [ "$ran" != running ] && [ "$ran" != starting ] && break
         sleep 1
     done
     check "the job ran, as postgres, and succeeded" "postgres succeeded" \
         "$(as postgres "$db" -c "SELECT j.username || ' ' || d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-                                  WHERE j.jobname = 'prune-sessions' ORDER BY d.runid DESC LIMIT 1")"
+                                  WHERE j.jobname = 'auth-sessions-prune' ORDER BY d.runid DESC LIMIT 1")"
     check "it pruned the expired session" 0 "$(as postgres "$db" -c "SELECT count(*) FROM auth.sessions WHERE not_after < now()")"
-    as postgres "$db" -c "SELECT cron.unschedule('prune-sessions')" >/dev/null
+    as postgres "$db" -c "SELECT cron.unschedule('auth-sessions-prune')" >/dev/null
 fi
 
 log "pg_dump of the whole Supabase database, restored into a new Supabase cluster"
@@ -314,7 +326,7 @@ fingerprint() {
     as supabase_admin "$db" <<'SQL'
 SELECT 'extension ' || extname || ' ' || extversion FROM pg_extension WHERE extname LIKE 'auth_sessions%';
 SELECT 'limit triggers ' || count(*) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass AND tgname = 'enforce_session_limit';
-SELECT 'policy ' || polname || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polrelid = 'public.notes'::regclass;
+SELECT 'policy ' || polname || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polrelid = 'public.notes'::regclass ORDER BY 1;
 SELECT 'acl ' || p.oid::regprocedure || ' ' || array_to_string(array(SELECT unnest(p.proacl)::text ORDER BY 1), ',')
   FROM pg_proc p WHERE p.pronamespace IN ('auth'::regnamespace, 'public'::regnamespace)
    AND (p.proname LIKE 'admin\_%' OR p.proname IN ('revoke_session', 'session_stats', 'prune_sessions')) ORDER BY 1;

@@ -3,7 +3,7 @@
 # a throwaway cluster on a unix socket, and runs the server-side test layers:
 # the released scripts' checks, the pg_regress suite and the isolation specs in pg_test/, the
 # update from every released version (pg_test/upgrade.sh), the seed
-# comparison, pg_dump/restore (both modes), GoTrue's own migrations and
+# comparison, the README's SQL blocks, pg_dump/restore (both modes), GoTrue's own migrations and
 # Supabase's bootstrap (skipped, saying so, without the fixtures GOTRUE and
 # SUPABASE name), the many-connection limit test, a hot standby,
 # the background worker, the settings' load modes, the worker's safety,
@@ -55,6 +55,9 @@ pg_test/upgrade.sh "$OUT/upgrade"
 
 log "the seed: \\d+ auth.sessions equals the seed's (pg_test/expected/seed_sessions.describe)"
 pg_test/check_seed.sh "$OUT/results/install_fresh.out"
+
+log "every SQL block of the README runs as written (pg_test/readme.sh; the Supabase ones in pg_test/supabase.sh)"
+pg_test/readme.sh "$DIR/readme"
 
 log "pg_dump and restore keep every row"
 pg_test/dump_restore.sh "$OUT/dump"
