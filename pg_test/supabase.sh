@@ -197,6 +197,10 @@ check "GoTrue's sign-ins then keep one session per user" 1 "$(as supabase_auth_a
     EXECUTE signin('aal1', now(), NULL, gen_random_uuid(), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/3', '00000000-0000-4000-8000-000000000001');
     EXECUTE signin('aal1', now(), NULL, gen_random_uuid(), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/4', '00000000-0000-4000-8000-000000000001');
     SELECT count(*) FROM sessions WHERE user_id = '00000000-0000-4000-8000-000000000001';")"
+check "GoTrue's refresh (its UPDATE) with the limit on" "1 true" "$(as supabase_auth_admin "$db" -c "
+    UPDATE \"sessions\" AS sessions SET \"ip\" = '198.51.100.7', \"refreshed_at\" = now() AT TIME ZONE 'UTC', \"updated_at\" = now(),
+           \"user_agent\" = 'ua/r' WHERE sessions.user_id = '00000000-0000-4000-8000-000000000001';
+    SELECT count(*) || ' ' || bool_and(refreshed_at IS NOT NULL) FROM sessions WHERE user_id = '00000000-0000-4000-8000-000000000001'" | tail -1)"
 check "GoTrue's logout (its DELETE) as supabase_auth_admin" 0 "$(as supabase_auth_admin "$db" -c "
     DELETE FROM sessions WHERE user_id = '00000000-0000-4000-8000-000000000001';
     SELECT count(*) FROM sessions")"
