@@ -417,7 +417,8 @@ pub fn attach() -> bool {
 /// extension already put its own there, that one is dropped first, so the
 /// command creates the trigger once, as dumped. A command that would fail
 /// anyway (no privilege, another function) drops nothing: the drop is
-/// undone with it, or not made.
+/// undone with it, or not made. Only the table's owner (or a member of it,
+/// or a superuser), who could drop the trigger by hand, gets this.
 pub fn make_way_for(relid: pg_sys::Oid, stmt: *mut pg_sys::CreateTrigStmt) {
     // SAFETY: `stmt` is the command's parse tree, a CreateTrigStmt; its
     // name is a NUL-terminated string and its function name a List of
@@ -432,6 +433,13 @@ pub fn make_way_for(relid: pg_sys::Oid, stmt: *mut pg_sys::CreateTrigStmt) {
     }
     let ours = limit_function();
     if ours == pg_sys::InvalidOid || function != ours {
+        return;
+    }
+    // Only for a role that could drop the trigger itself (the table's owner,
+    // a member of it, a superuser): a role with just TRIGGER on the table
+    // cannot replace the limit trigger this way.
+    // SAFETY: a catalog lookup of role membership.
+    if !unsafe { pg_sys::has_privs_of_role(security::current_user(), security::owner_of(relid)) } {
         return;
     }
     if let Some((_, existing)) = limit_trigger(relid) {

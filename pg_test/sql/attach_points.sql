@@ -93,6 +93,22 @@ CREATE TRIGGER enforce_session_limit AFTER INSERT ON auth.sessions
     FOR EACH ROW EXECUTE FUNCTION public.other_trigger();
 \echo :LAST_ERROR_SQLSTATE
 SELECT public.limit_triggers() AS limit_trigger;
+-- A role with just TRIGGER on the table cannot replace it that way (it
+-- could not drop it either): refused as usual, and nothing changes.
+CREATE ROLE trigger_only;
+GRANT USAGE ON SCHEMA auth TO trigger_only;
+GRANT TRIGGER ON auth.sessions TO trigger_only;
+GRANT EXECUTE ON FUNCTION auth.enforce_session_limit() TO trigger_only;
+SELECT oid AS attached FROM pg_trigger WHERE tgname = 'enforce_session_limit' \gset
+SET ROLE trigger_only;
+CREATE TRIGGER enforce_session_limit AFTER INSERT ON auth.sessions
+    FOR EACH ROW WHEN (false) EXECUTE FUNCTION auth.enforce_session_limit();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT public.limit_triggers() AS limit_trigger,
+       (SELECT oid FROM pg_trigger WHERE tgname = 'enforce_session_limit') = :attached AS unchanged;
+DROP OWNED BY trigger_only;
+DROP ROLE trigger_only;
 -- Dropped by hand, it stays dropped until GoTrue's tables change again.
 DROP TRIGGER enforce_session_limit ON auth.sessions;
 CREATE TABLE public.unrelated (id int);
