@@ -30,7 +30,9 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::CStr;
 
-fn tstz(micros: Option<validity::Micros>) -> Option<TimestampWithTimeZone> {
+/// Microseconds since 2000-01-01 UTC as a `timestamptz` (the reverse of
+/// `lookup::micros_of`).
+fn timestamptz_of(micros: Option<validity::Micros>) -> Option<TimestampWithTimeZone> {
     // Stored values are always within range; anything else shows as NULL.
     micros.and_then(|m| TimestampWithTimeZone::try_from(m).ok())
 }
@@ -74,8 +76,8 @@ fn my_sessions() -> TableIterator<
         let device = user_agent::describe(agent.as_deref());
         (
             Uuid::from_bytes(id),
-            tstz(times.created_at),
-            tstz(last_active(&times)),
+            timestamptz_of(times.created_at),
+            timestamptz_of(last_active(&times)),
             aal,
             agent,
             device.label,

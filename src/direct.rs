@@ -295,7 +295,7 @@ fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], blocked
     //   them, and closed with NoLock (the locks last to transaction end);
     // - each key points into `ids`, which outlives the scan;
     // - the TIDs are used while the snapshot that found them visible is
-    //   registered (see `with_new_snapshot`), so each still has a normal
+    //   registered (see `lookup::with_latest_snapshot`), so each still has a normal
     //   line pointer when heap_delete reads it;
     // - an ERROR raised inside releases relations, buffers, the scan and the
     //   snapshot through the resource owner, as for any C caller.

@@ -356,7 +356,7 @@ fn enforce_session_limit(fcinfo: pg_sys::FunctionCallInfo) -> pgrx::datum::Inter
 }
 
 #[cfg(test)]
-mod tests {
+mod unit_tests {
     use super::*;
 
     const H: Micros = 3_600_000_000;
@@ -398,5 +398,26 @@ mod tests {
             decide(&sessions, &Policy::default(), T0, 1, LimitStrategy::EvictOldest),
             Decision::Evict(vec![7, 4, 9])
         );
+    }
+}
+
+#[cfg(feature = "pg_test")]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::schema::fixture::*;
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn the_limit_trigger_evicts_the_least_recently_active() {
+        one_session();
+        Spi::run(
+            "SET LOCAL auth_sessions.max_per_user = 1;
+             SELECT auth.create_session('00000000-0000-4000-8000-000000000001')",
+        )
+        .expect("create_session runs");
+        let left = Spi::get_one::<bool>(
+            "SELECT count(*) = 1 AND bool_and(id <> '00000000-0000-4000-8000-0000000000a1') FROM auth.sessions",
+        );
+        assert_eq!(left, Ok(Some(true)));
     }
 }

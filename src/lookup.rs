@@ -672,8 +672,8 @@ pub fn session_from_row(row: &pgrx::spi::SpiHeapTupleData) -> Result<Option<([u8
     Ok(Some((
         *id,
         SessionTimes {
-            created_at: tstz(row.get::<TimestampWithTimeZone>(2)?),
-            not_after: tstz(row.get::<TimestampWithTimeZone>(3)?),
+            created_at: micros_of(row.get::<TimestampWithTimeZone>(2)?),
+            not_after: micros_of(row.get::<TimestampWithTimeZone>(3)?),
             refreshed_at: utc_wall_clock(row.get::<Timestamp>(4)?),
             newest_token_at: None,
             low_aal: false,
@@ -806,7 +806,8 @@ pub fn spi_failed(doing: &str, e: pgrx::spi::Error) -> ! {
     ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("auth_sessions: {doing} failed: {e}"));
 }
 
-pub fn tstz(t: Option<TimestampWithTimeZone>) -> Option<Micros> {
+/// A `timestamptz` as its internal value (microseconds since 2000-01-01 UTC).
+pub fn micros_of(t: Option<TimestampWithTimeZone>) -> Option<Micros> {
     t.map(|t| t.into_inner())
 }
 

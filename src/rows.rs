@@ -20,12 +20,12 @@ pub struct Row {
     /// `timestamptz`); either way its internal value is the instant.
     pub refreshed_at: Option<Micros>,
     /// `aal`, as stored: read as a label only when asked ([`Row::aal_label`]).
-    pub aal: Option<Aal>,
+    pub aal: Option<StoredAal>,
 }
 
 /// A stored `aal`: an enum value (its `pg_enum` OID) or text.
 #[derive(Debug)]
-pub enum Aal {
+pub enum StoredAal {
     Enum(pg_sys::Oid),
     Text(String),
 }
@@ -34,8 +34,8 @@ impl Row {
     /// The label of `aal` (`aal1`, ...), looked up only here.
     pub fn aal_label(&self) -> Option<String> {
         match &self.aal {
-            Some(Aal::Enum(oid)) => crate::lookup::enum_label(*oid),
-            Some(Aal::Text(text)) => Some(text.clone()),
+            Some(StoredAal::Enum(oid)) => crate::lookup::enum_label(*oid),
+            Some(StoredAal::Text(text)) => Some(text.clone()),
             None => None,
         }
     }
@@ -123,9 +123,9 @@ pub fn read(datum: pg_sys::Datum) -> Row {
                 (b"not_after", _) => row.not_after = Some(d.value() as i64),
                 (b"refreshed_at", _) => row.refreshed_at = Some(d.value() as i64),
                 (_, Kind::Label) if type_ == pg_sys::TEXTOID => {
-                    row.aal = String::from_datum(d, false).map(Aal::Text);
+                    row.aal = String::from_datum(d, false).map(StoredAal::Text);
                 }
-                (_, _) => row.aal = Some(Aal::Enum(pg_sys::Oid::from(d.value() as u32))),
+                (_, _) => row.aal = Some(StoredAal::Enum(pg_sys::Oid::from(d.value() as u32))),
             }
         }
         pgrx::release_tupdesc(tupdesc);

@@ -24,8 +24,8 @@ fn reason(session_id: Option<Uuid>, at: Option<TimestampWithTimeZone>, fcinfo: p
     validity::decide(row.as_ref().map(|r| &r.times), &policy, now)
 }
 
-/// `valid`, `not_found`, `past_not_after`, `past_timebox` or `timed_out`, decided
-/// in GoTrue's order at `at` (default: the transaction's `now()`).
+/// `valid`, `not_found`, `past_not_after`, `past_timebox`, `timed_out` or
+/// `low_aal`, decided in GoTrue's order at `at` (default: the transaction's `now()`).
 #[pg_extern(stable, parallel_safe)]
 fn session_validity(
     session_id: Option<Uuid>,
@@ -72,4 +72,28 @@ pub fn session_row_validity(session: Option<AnyElement>, at: Option<TimestampWit
         times.low_aal = lookup::low_aal(row.user_id.as_ref(), row.aal_label().as_deref(), &policy, lookup::Seen::ByStatement);
     }
     validity::decide(Some(&times), &policy, now).as_str()
+}
+
+#[cfg(feature = "pg_test")]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::schema::fixture::*;
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn validity_reads_the_row_and_applies_the_settings() {
+        one_session();
+        assert_eq!(validity_at("2030-01-01 00:00:00+00").as_deref(), Some("valid"));
+        Spi::run("SET LOCAL auth_sessions.timebox = '3h'").expect("superuser may set it");
+        assert_eq!(validity_at("2026-01-01 03:00:00+00").as_deref(), Some("valid"));
+        assert_eq!(validity_at("2026-01-01 03:00:00.000001+00").as_deref(), Some("past_timebox"));
+        Spi::run("SET LOCAL auth_sessions.timebox = 0; SET LOCAL auth_sessions.inactivity_timeout = '1h'")
+            .expect("superuser may set them");
+        // refreshed_at is UTC wall-clock time, whatever the session's TimeZone.
+        Spi::run("SET LOCAL TimeZone = 'Asia/Kolkata'").expect("time zone set");
+        assert_eq!(validity_at("2026-01-01 03:00:00+00").as_deref(), Some("valid"));
+        assert_eq!(validity_at("2026-01-01 03:00:00.000001+00").as_deref(), Some("timed_out"));
+        let unknown = Spi::get_one::<bool>("SELECT auth.session_is_valid('ffffffff-0000-4000-8000-000000000000')");
+        assert_eq!(unknown, Ok(Some(false)));
+    }
 }
