@@ -1,7 +1,8 @@
 # auth_sessions — targets documented in README.md.
 #   make run      build, install, start a local demo cluster, leave it running
 #   make stop     stop that cluster
-#   make test     every test layer (unit, #[pg_test], pg_regress, pg_dump/restore, GoTrue's migrations)
+#   make test     every test layer (unit, #[pg_test], pg_regress, pg_dump/restore, GoTrue's migrations, ...);
+#                 ONLY="NAME ..." runs just those (see scripts/test-regress.sh)
 #   make install  build (release profile) and install into the server that PG_CONFIG names
 #   make bench    release build, 1M-session dataset, timings and ratios side by side
 #   make package  a .deb for PG (default 15), tested in a clean root filesystem
@@ -42,9 +43,20 @@ stop:
 test:
 	@scripts/on-pg.sh $(MAKE) --no-print-directory test-here
 
+# ONLY="NAME ..." runs just those layers: unit, pgrx, or the server-side
+# ones scripts/test-regress.sh names (regress, upgrade, supabase, crash, ...).
+ONLY ?=
+export ONLY
 test-here: deps
+ifeq ($(strip $(ONLY)),)
 	@$(MAKE) --no-print-directory test-unit test-pgrx test-regress
 	@echo "make test: all layers passed (PostgreSQL $(PG))"
+else
+	@$(if $(filter unit,$(ONLY)),$(MAKE) --no-print-directory test-unit &&) \
+	 $(if $(filter pgrx,$(ONLY)),$(MAKE) --no-print-directory test-pgrx &&) \
+	 $(if $(filter-out unit pgrx,$(ONLY)),$(MAKE) --no-print-directory test-regress &&) \
+	 echo "make test: the layers $(ONLY) passed (PostgreSQL $(PG))"
+endif
 
 test-unit: deps
 	cargo test --lib $(FEATURES)

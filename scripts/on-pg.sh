@@ -98,5 +98,5 @@ log "PostgreSQL $PG: running in the $suite root filesystem: $*"
 chroot "$root" env -i HOME=/root PATH=/root/.cargo/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
     TERM="${TERM:-dumb}" LANG=C.UTF-8 AUTH_SESSIONS_ROOTFS="$PG" PG="$PG" PG_MAJOR="$PG" \
     PG_CONFIG="/usr/lib/postgresql/$PG/bin/pg_config" CARGO_TARGET_DIR="$PWD/target/pg$PG" \
-    GOTRUE="$fixture" SUPABASE="$supabase" ${PRUNE_ROUNDS:+PRUNE_ROUNDS=$PRUNE_ROUNDS} \
+    GOTRUE="$fixture" SUPABASE="$supabase" ONLY="${ONLY:-}" ${PRUNE_ROUNDS:+PRUNE_ROUNDS=$PRUNE_ROUNDS} \
     bash -c 'cd "$1" && shift && exec "$@"' bash "$PWD" "$@"

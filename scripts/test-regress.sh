@@ -18,13 +18,28 @@ OUT_ISO=$PWD/target/pg_isolation
 BIN=$(pg_bindir)
 PKGLIB=$("$PG_CONFIG" --pkglibdir)
 
+# The layers, in the order they run. `make test ONLY="NAME ..."` runs just
+# the ones named (unit and pgrx are make's: test-unit, test-pgrx).
+LAYERS=(releases regress isolation upgrade seed readme dump gotrue supabase concurrency standby worker settings
+        wsafety logical crash)
+for name in ${ONLY:-}; do
+    [[ " ${LAYERS[*]} unit pgrx " == *" $name "* ]] || die "ONLY: no layer called '$name' (the layers: unit pgrx ${LAYERS[*]})"
+done
+# layer NAME WHAT COMMAND...: runs COMMAND as layer NAME, unless ONLY leaves it out.
+layer() {
+    local name=$1 what=$2; shift 2
+    [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || return 0
+    log "$name: $what"
+    "$@"
+}
+
 if [ "${SKIP_INSTALL:-}" != 1 ]; then
     log "building and installing the extension"
     install_extension
 fi
 
-log "the released versions: scripts as released, the build generating the current one (scripts/check-releases.sh)"
-scripts/check-releases.sh
+layer releases "the released versions: scripts as released, the build generating the current one" \
+    scripts/check-releases.sh
 
 log "starting a throwaway cluster in $DIR/data (socket $SOCK, port $PORT)"
 cluster_start "$DIR/data" "$SOCK" "$PORT"
@@ -36,7 +51,6 @@ export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres
 # against the throwaway cluster; shows the diffs and fails on any failure.
 run_suite() {
     local driver=$1 schedule=$2 out=$3 db=$4 status=0
-    log "$(basename "$driver"): $schedule"
     rm -rf "$out"; mkdir -p "$out"
     "$driver" --bindir="$BIN" --inputdir=pg_test --outputdir="$out" \
         --host="$SOCK" --port="$PORT" --user=postgres \
@@ -46,45 +60,35 @@ run_suite() {
         die "$(basename "$driver") failed"
     fi
 }
-run_suite "$PKGLIB/pgxs/src/test/regress/pg_regress" pg_test/schedule "$OUT" auth_sessions_regression
-run_suite "$PKGLIB/pgxs/src/test/isolation/pg_isolation_regress" pg_test/isolation_schedule "$OUT_ISO" \
+layer regress "pg_regress: pg_test/schedule" \
+    run_suite "$PKGLIB/pgxs/src/test/regress/pg_regress" pg_test/schedule "$OUT" auth_sessions_regression
+layer isolation "pg_isolation_regress: pg_test/isolation_schedule" \
+    run_suite "$PKGLIB/pgxs/src/test/isolation/pg_isolation_regress" pg_test/isolation_schedule "$OUT_ISO" \
     auth_sessions_isolation
-
-log "ALTER EXTENSION ... UPDATE from every released version equals a fresh install (pg_test/upgrade.sh)"
-pg_test/upgrade.sh "$OUT/upgrade"
-
-log "the seed: \\d+ auth.sessions equals the seed's (pg_test/expected/seed_sessions.describe)"
-pg_test/check_seed.sh "$OUT/results/install_fresh.out"
-
-log "every SQL block of the README runs as written (pg_test/readme.sh; the Supabase ones in pg_test/supabase.sh)"
-pg_test/readme.sh "$DIR/readme"
-
-log "pg_dump and restore keep every row"
-pg_test/dump_restore.sh "$OUT/dump"
-
-log "GoTrue's own migrations, attach mode and pg_dump (GOTRUE=${GOTRUE:-../shared/gotrue})"
-pg_test/gotrue.sh "$OUT/gotrue"
-
-log "Supabase's own bootstrap: created at any point, its roles, PostgREST, the worker (SUPABASE=${SUPABASE:-../shared/supabase})"
-pg_test/supabase.sh "$DIR/supabase"
-
-log "many connections never exceed auth_sessions.max_per_user"
-pg_test/concurrent_limit.sh "$OUT/concurrency"
-
-log "a hot standby gives the same answers and sees revocations after replay"
-pg_test/standby.sh "$DIR/standby"
-
-log "the background pruning worker (shared_preload_libraries)"
-pg_test/worker.sh "$DIR/worker"
-
-log "no role can loosen the configured rules, by any route, in any load mode"
-pg_test/settings_routes.sh "$DIR/settings"
-
-log "the worker and other roles: search_path, triggers, termination, lock timeout, DROP/RENAME/TEMPLATE"
-pg_test/worker_safety.sh "$DIR/wsafety"
-
-log "logical replication of the auth tables through pruning, evictions, refreshes and logouts"
-pg_test/logical.sh "$DIR/logical"
-
-log "crashes mid-prune and mid-eviction: amcheck, orphans, the ledger, the worker"
-pg_test/crash.sh "$DIR/crash"
+layer upgrade "ALTER EXTENSION ... UPDATE from every released version equals a fresh install (pg_test/upgrade.sh)" \
+    pg_test/upgrade.sh "$OUT/upgrade"
+# (It reads the regress layer's output: ONLY="regress seed".)
+layer seed "\\d+ auth.sessions equals the seed's (pg_test/expected/seed_sessions.describe)" \
+    pg_test/check_seed.sh "$OUT/results/install_fresh.out"
+layer readme "every SQL block of the README runs as written (pg_test/readme.sh; the Supabase ones in pg_test/supabase.sh)" \
+    pg_test/readme.sh "$DIR/readme"
+layer dump "pg_dump and restore keep every row" \
+    pg_test/dump_restore.sh "$OUT/dump"
+layer gotrue "GoTrue's own migrations, attach mode and pg_dump (GOTRUE=${GOTRUE:-../shared/gotrue})" \
+    pg_test/gotrue.sh "$OUT/gotrue"
+layer supabase "Supabase's own bootstrap: the quickstart, created at any point, its roles, PostgREST, pg_cron, the worker, pg_dump (SUPABASE=${SUPABASE:-../shared/supabase})" \
+    pg_test/supabase.sh "$DIR/supabase"
+layer concurrency "many connections never exceed auth_sessions.max_per_user" \
+    pg_test/concurrent_limit.sh "$OUT/concurrency"
+layer standby "a hot standby gives the same answers and sees revocations after replay" \
+    pg_test/standby.sh "$DIR/standby"
+layer worker "the background pruning worker (shared_preload_libraries)" \
+    pg_test/worker.sh "$DIR/worker"
+layer settings "no role can loosen the configured rules, by any route, in any load mode" \
+    pg_test/settings_routes.sh "$DIR/settings"
+layer wsafety "the worker and other roles: search_path, triggers, termination, lock timeout, DROP/RENAME/TEMPLATE" \
+    pg_test/worker_safety.sh "$DIR/wsafety"
+layer logical "logical replication of the auth tables through pruning, evictions, refreshes and logouts" \
+    pg_test/logical.sh "$DIR/logical"
+layer crash "crashes mid-prune and mid-eviction: amcheck, orphans, the ledger, the worker" \
+    pg_test/crash.sh "$DIR/crash"
