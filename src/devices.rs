@@ -31,7 +31,7 @@ use pgrx::prelude::*;
 use std::ffi::CStr;
 
 /// Microseconds since 2000-01-01 UTC as a `timestamptz` (the reverse of
-/// `lookup::micros_of`).
+/// `lookup::spi::micros_of`).
 fn timestamptz_of(micros: Option<validity::Micros>) -> Option<TimestampWithTimeZone> {
     // Stored values are always within range; anything else shows as NULL.
     micros.and_then(|m| TimestampWithTimeZone::try_from(m).ok())

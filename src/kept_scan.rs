@@ -35,14 +35,17 @@
 //! Each call reads with the calling statement's snapshot (set on the scan
 //! before the rescan), so a scan kept across statements of a PL/pgSQL loop
 //! still sees what each statement should. The relations were checked by
-//! `lookup::catalog()` when the scan was begun; they cannot change while it is
+//! `lookup::catalog::catalog()` when the scan was begun; they cannot change while it is
 //! open (PostgreSQL refuses DDL on a relation this backend has open).
 //!
 //! So a scan may be kept between the statements of a PL/pgSQL block (its
 //! simple expressions live as long as the block, or the transaction), and
 //! DDL later in the block or the transaction still finds the table free.
 
-use crate::lookup::{self, Sessions};
+// Built on lookup's catalog and heap reads; lookup's session reads build on
+// this (no cycle).
+use crate::lookup::catalog::{self, Sessions};
+use crate::lookup::heap::statement_snapshot;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::RefCell;
@@ -222,7 +225,7 @@ pub fn register() {
 ///
 /// SAFETY: `k` is not live; `memory` is the `FmgrInfo`'s memory, which holds `k`.
 unsafe fn begin(k: *mut Kept, memory: pg_sys::MemoryContext) -> bool {
-    let cat = lookup::catalog();
+    let cat = catalog::catalog();
     let Some(by_id) = cat.sessions.by_id else { return false };
     // SAFETY: the relations were checked and locked by `catalog()` (the
     // locks last to transaction end); they are opened here, in the
@@ -235,7 +238,7 @@ unsafe fn begin(k: *mut Kept, memory: pg_sys::MemoryContext) -> bool {
         let old = pg_sys::MemoryContextSwitchTo(memory);
         let heap = pg_sys::table_open(cat.sessions.rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         let index = pg_sys::index_open(by_id.oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let snapshot = lookup::statement_snapshot();
+        let snapshot = statement_snapshot();
         #[cfg(feature = "pg18")]
         let scan = pg_sys::index_beginscan(heap, index, snapshot, std::ptr::null_mut(), 1, 0);
         #[cfg(not(feature = "pg18"))]
@@ -298,7 +301,7 @@ pub fn session_row(fcinfo: pg_sys::FunctionCallInfo, id: &[u8; 16], each: impl F
         pg_sys::CurrentResourceOwner = (*k).owner;
         let scan = (*k).scan;
         (*k).key = *id;
-        (*scan).xs_snapshot = lookup::statement_snapshot();
+        (*scan).xs_snapshot = statement_snapshot();
         let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
         pg_sys::ScanKeyInit(
             &mut key,
