@@ -10,7 +10,7 @@
 # type and tables, so the install script runs in what looks like an empty
 # database: it must create none of GoTrue's objects and no trigger. The
 # extension attaches its trigger when the restore has created GoTrue's
-# tables, and the dump's CREATE TRIGGER then takes its place (src/attach.rs).
+# tables, and the dump's CREATE TRIGGER then takes its place (src/attach/).
 # Usage: attach_dump.sh SOURCE_DB WORKDIR SESSION_ID USER_ID
 #   SESSION_ID: a valid session of the source; USER_ID: a user to log in
 #   twice under max_per_user = 1 after the restore.

@@ -1,6 +1,6 @@
 -- auth_sessions 0.4.0 -> 0.5.0 (not released yet): attach mode can be created
 -- at any point of a Supabase database's life and completes itself when
--- GoTrue's migrations have made what it reads (issue 22, src/attach.rs). What
+-- GoTrue's migrations have made what it reads (issue 22, src/attach/). What
 -- this creates equals what the 0.5.0 install script creates
 -- (pg_test/upgrade.sh compares them object by object).
 -- (The same script, under the other name, updates the other extension name.)
@@ -26,7 +26,7 @@ CREATE FUNCTION auth.attach_when_ready() RETURNS event_trigger
 -- holds for every way rows arrive (multi-row INSERT, COPY, MERGE, an UPDATE
 -- moving a session to another user) and a row ON CONFLICT skips evicts
 -- nothing. It goes on auth.sessions as soon as GoTrue's tables are complete
--- (src/attach.rs): now, when they are (always in standalone mode), else
+-- (src/attach/): now, when they are (always in standalone mode), else
 -- when the DDL command that completes them ends (the event trigger below).
 -- A trigger is not an extension member, so pg_dump writes it with the
 -- table, and a restore's CREATE TRIGGER takes the place of the one the
@@ -252,6 +252,6 @@ COMMENT ON FUNCTION auth.session_stats() IS
 
 -- Attach to GoTrue's tables when they are complete (always in standalone
 -- mode): the limit trigger, and the administration rights of their owner
--- (src/attach.rs). Otherwise the event trigger auth_sessions_attach does it
+-- (src/attach/). Otherwise the event trigger auth_sessions_attach does it
 -- when GoTrue's migrations complete them.
 SELECT auth.attach_session_tables();

@@ -18,7 +18,7 @@
 -- holds for every way rows arrive (multi-row INSERT, COPY, MERGE, an UPDATE
 -- moving a session to another user) and a row ON CONFLICT skips evicts
 -- nothing. It goes on auth.sessions as soon as GoTrue's tables are complete
--- (src/attach.rs): now, when they are (always in standalone mode), else
+-- (src/attach/): now, when they are (always in standalone mode), else
 -- when the DDL command that completes them ends (the event trigger below).
 -- A trigger is not an extension member, so pg_dump writes it with the
 -- table, and a restore's CREATE TRIGGER takes the place of the one the
@@ -290,6 +290,6 @@ GRANT EXECUTE ON FUNCTION auth.my_sessions(), auth.revoke_my_session(uuid), auth
 
 -- Attach to GoTrue's tables when they are complete (always in standalone
 -- mode): the limit trigger, and the administration rights of their owner
--- (src/attach.rs). Otherwise the event trigger auth_sessions_attach does it
+-- (src/attach/). Otherwise the event trigger auth_sessions_attach does it
 -- when GoTrue's migrations complete them.
 SELECT auth.attach_session_tables();

@@ -10,7 +10,7 @@
 --   own them. It can be created at any point of GoTrue's migrations (or
 --   before them, or in an empty database, which is what a restore of a dump
 --   looks like when it runs CREATE EXTENSION): until they have made what it
---   reads, it waits (src/attach.rs), and it completes itself when they have.
+--   reads, it waits (src/attach/), and it completes itself when they have.
 --
 -- No function of either depends on these objects by type (their signatures
 -- use text, uuid and record), so both offer one identical API.

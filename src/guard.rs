@@ -327,7 +327,7 @@ fn refuse_lost_ddl(fcinfo: pg_sys::FunctionCallInfo) {
             pg_sys::NodeTag::T_CreateTrigStmt => {
                 let relid = relation((*(tree as *mut pg_sys::CreateTrigStmt)).relation);
                 // A restore's CREATE TRIGGER enforce_session_limit, after the
-                // extension attached its own (src/attach.rs).
+                // extension attached its own (src/attach/).
                 crate::attach::make_way_for(relid, tree as *mut pg_sys::CreateTrigStmt);
                 if let Some(extension) = ours(relid) {
                     warn(relid, extension, "trigger");

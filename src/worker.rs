@@ -362,7 +362,7 @@ fn pin_settings(p: &Pruning) {
 
 /// Whether the extension is installed here (either mode: standalone, or
 /// attached to GoTrue's tables), and what GoTrue has yet to create (attach
-/// mode, before its migrations: src/attach.rs).
+/// mode, before its migrations: src/attach/).
 enum Installed {
     No,
     Waiting(Vec<String>),

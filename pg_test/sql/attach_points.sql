@@ -1,4 +1,4 @@
--- Attach mode created at any point of a database's life (src/attach.rs):
+-- Attach mode created at any point of a database's life (src/attach/):
 -- half-way through GoTrue's migrations (a column or a table still to come),
 -- on an empty auth schema (as Supabase's init scripts leave it before GoTrue
 -- first starts, and as a restore finds it), then completed by itself.
