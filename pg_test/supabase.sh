@@ -103,6 +103,23 @@ gotrue_upto() {
     done
     PGUSER=supabase_admin GOTRUE=$some "$supabase/bootstrap" postgres >"$work/bootstrap.log" 2>&1 || { cat "$work/bootstrap.log" >&2; die "GoTrue's migrations failed"; }
 }
+# GoTrue's statements, as supabase_auth_admin: its sign-up (the row in
+# auth.users) and its sign-in (the 15-column INSERT of pg_test/gotrue/signin.sql).
+# gotrue_signup DB USER_ID EMAIL
+gotrue_signup() {
+    as supabase_auth_admin "$1" -c "INSERT INTO users (instance_id, id, aud, role, email, created_at, updated_at)
+        VALUES ('00000000-0000-0000-0000-000000000000', '$2', 'authenticated', 'authenticated', '$3', now(), now())" >/dev/null
+}
+# gotrue_signin DB USER_ID [SESSION_ID|new [expired|valid [USER_AGENT]]]: an
+# expired session was created two days ago, with not_after a day ago.
+gotrue_signin() {
+    local id="gen_random_uuid()" times="now(), NULL" ua=NULL
+    [ "${3:-new}" = new ] || id="'$3'"
+    [ "${4:-valid}" = expired ] && times="now() - interval '2 days', now() - interval '1 day'"
+    [ -n "${5:-}" ] && ua="'$5'"
+    as supabase_auth_admin "$1" -f "$here/gotrue/signin.sql" -c "
+        EXECUTE signin('aal1', ${times%%, *}, NULL, $id, NULL, ${times#*, }, NULL, NULL, NULL, NULL, NULL, NULL, now(), $ua, '$2')" >/dev/null
+}
 limit_triggers="SELECT count(*) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass AND tgname = 'enforce_session_limit'"
 
 log "the README's quickstart, step by step as written, from Supabase's init scripts on"
@@ -119,11 +136,9 @@ as supabase_admin postgres -c "ALTER ROLE authenticator RESET session_preload_li
 readme_block quickstart-create | as supabase_admin postgres -f - >/dev/null
 gotrue_upto 99999999999999
 you=a9000000-0000-4000-8000-0000000000ff
-as supabase_auth_admin postgres -f "$here/gotrue/signin.sql" -c "
-    INSERT INTO users (instance_id, id, aud, role, email, created_at, updated_at) VALUES
-        ('00000000-0000-0000-0000-000000000000', '$you', 'authenticated', 'authenticated', 'you@example.com', now(), now());
-    EXECUTE signin('aal1', now(), NULL, 'a9000000-0000-4000-8000-000000000001', '192.0.2.1', NULL, NULL, NULL, NULL, NULL,
-                   NULL, NULL, now(), 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0', '$you');" >/dev/null
+gotrue_signup postgres "$you" you@example.com
+gotrue_signin postgres "$you" a9000000-0000-4000-8000-000000000001 valid \
+    'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0'
 readme_block quickstart-policy | as postgres postgres -f - >/dev/null
 readme_block quickstart-setting | as postgres postgres -f - >/dev/null
 check "the setting reaches GoTrue's next connection" 5 "$(as supabase_auth_admin postgres -c "SHOW auth_sessions.max_per_user")"
@@ -166,13 +181,11 @@ log "Supabase's roles, in the database made before GoTrue's first start"
 # package of it, and nothing here depends on it.
 as supabase_admin "$db" -c "ALTER ROLE authenticator RESET session_preload_libraries"
 check "postgres is not a superuser here" f "$(as postgres "$db" -c "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")"
-as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
-    INSERT INTO users (instance_id, id, aud, role, email, created_at, updated_at) VALUES
-        ('00000000-0000-0000-0000-000000000000', '00000000-0000-4000-8000-000000000001', 'authenticated', 'authenticated', 'one@example.com', now(), now());
-    EXECUTE signin('aal1', now(), NULL, 'a1000000-0000-4000-8000-000000000001', '192.0.2.1', NULL, NULL, NULL, NULL, NULL,
-                   NULL, NULL, now(), 'ua/1', '00000000-0000-4000-8000-000000000001');
-    EXECUTE signin('aal1', now() - interval '2 days', NULL, 'a1000000-0000-4000-8000-000000000002', NULL, now() - interval '1 day',
-                   NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/2', '00000000-0000-4000-8000-000000000001');
+one=00000000-0000-4000-8000-000000000001
+gotrue_signup "$db" "$one" one@example.com
+gotrue_signin "$db" "$one" a1000000-0000-4000-8000-000000000001 valid ua/1
+gotrue_signin "$db" "$one" a1000000-0000-4000-8000-000000000002 expired ua/2
+as supabase_auth_admin "$db" -c "
     UPDATE sessions SET refreshed_at = now() AT TIME ZONE 'UTC', updated_at = now() WHERE id = 'a1000000-0000-4000-8000-000000000001';"
 check "postgres lists a user's sessions with their validity" "valid,past_not_after" \
     "$(as postgres "$db" -c "SELECT string_agg(validity, ',' ORDER BY created_at DESC) FROM auth.user_sessions('00000000-0000-4000-8000-000000000001')")"
@@ -184,19 +197,17 @@ check "postgres checks and revokes" "t t f" \
         -c "SELECT auth.revoke_session('a1000000-0000-4000-8000-000000000001')" \
         -c "SELECT auth.session_is_valid('a1000000-0000-4000-8000-000000000001')" | tr '\n' ' ' | sed 's/ $//')"
 # The README's block for postgres, as written (for its user you@example.com).
-as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
-    INSERT INTO users (instance_id, id, aud, role, email, created_at, updated_at) VALUES
-        ('00000000-0000-0000-0000-000000000000', '00000000-0000-4000-8000-0000000000cc', 'authenticated', 'authenticated', 'you@example.com', now(), now());
-    EXECUTE signin('aal1', now(), NULL, gen_random_uuid(), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/c', '00000000-0000-4000-8000-0000000000cc');"
+gotrue_signup "$db" 00000000-0000-4000-8000-0000000000cc you@example.com
+gotrue_signin "$db" 00000000-0000-4000-8000-0000000000cc new valid ua/c
 check "postgres runs the README's administration block as written" "1 5" \
     "$(readme_block supabase-postgres | as postgres "$db" -f - | sed -n '2p' | tr -d '\n'; echo -n ' '; as supabase_auth_admin "$db" -c "SHOW auth_sessions.max_per_user")"
 as postgres "$db" -c "ALTER DATABASE $db SET auth_sessions.max_per_user = 1"
 check "postgres's ALTER DATABASE ... SET reaches GoTrue's next connection" 1 \
     "$(as supabase_auth_admin "$db" -c "SHOW auth_sessions.max_per_user")"
-check "GoTrue's sign-ins then keep one session per user" 1 "$(as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
-    EXECUTE signin('aal1', now(), NULL, gen_random_uuid(), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/3', '00000000-0000-4000-8000-000000000001');
-    EXECUTE signin('aal1', now(), NULL, gen_random_uuid(), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/4', '00000000-0000-4000-8000-000000000001');
-    SELECT count(*) FROM sessions WHERE user_id = '00000000-0000-4000-8000-000000000001';")"
+gotrue_signin "$db" "$one" new valid ua/3
+gotrue_signin "$db" "$one" new valid ua/4
+check "GoTrue's sign-ins then keep one session per user" 1 \
+    "$(as supabase_auth_admin "$db" -c "SELECT count(*) FROM sessions WHERE user_id = '$one'")"
 check "GoTrue's refresh (its UPDATE) with the limit on" "1 true" "$(as supabase_auth_admin "$db" -c "
     UPDATE \"sessions\" AS sessions SET \"ip\" = '198.51.100.7', \"refreshed_at\" = now() AT TIME ZONE 'UTC', \"updated_at\" = now(),
            \"user_agent\" = 'ua/r' WHERE sessions.user_id = '00000000-0000-4000-8000-000000000001';
@@ -221,8 +232,7 @@ log "service_role through the README's PostgREST wrappers"
 readme_block supabase-wrappers >"$work/wrappers.sql"
 check "the README has the wrappers' recipe" 1 "$(grep -c 'CREATE FUNCTION public.admin_sign_out_user' "$work/wrappers.sql" || true)"
 as postgres "$db" -f "$work/wrappers.sql" >/dev/null
-as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
-    EXECUTE signin('aal1', now(), NULL, 'a1000000-0000-4000-8000-000000000005', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/5', '00000000-0000-4000-8000-000000000001');"
+gotrue_signin "$db" "$one" a1000000-0000-4000-8000-000000000005 valid ua/5
 check "service_role lists a user's sessions through the wrapper" "a1000000-0000-4000-8000-000000000005 valid" \
     "$(as authenticator "$db" -c "BEGIN; SET LOCAL ROLE service_role;
         SELECT id || ' ' || validity FROM public.admin_user_sessions('00000000-0000-4000-8000-000000000001'); COMMIT;")"
@@ -248,8 +258,7 @@ as postgres "$db" -c "
     ALTER TABLE public.payouts ENABLE ROW LEVEL SECURITY;" >/dev/null
 # The README's row-security recipes, as written.
 readme_block supabase | as postgres "$db" -f - >/dev/null
-as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
-    EXECUTE signin('aal1', now(), NULL, 'a1000000-0000-4000-8000-000000000006', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/6', '00000000-0000-4000-8000-000000000001');"
+gotrue_signin "$db" "$one" a1000000-0000-4000-8000-000000000006 valid ua/6
 request() {
     as authenticator "$db" -c "BEGIN; SET LOCAL ROLE authenticated;
         SELECT set_config('request.jwt.claims', '{\"sub\":\"00000000-0000-4000-8000-000000000001\",\"role\":\"authenticated\",\"session_id\":\"a1000000-0000-4000-8000-000000000006\"}', true) IS NULL;
@@ -280,9 +289,7 @@ check "GoTrue's later DDL too (a migration adding a column to auth.sessions)" "r
         SELECT auth.session_stats()->>'status' || ' ' || ($limit_triggers)" 2>&1 | tail -1)"
 
 log "the background worker prunes GoTrue's tables, as their owner"
-as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
-    EXECUTE signin('aal1', now() - interval '2 days', NULL, gen_random_uuid(), NULL, now() - interval '1 day', NULL, NULL, NULL, NULL,
-                   NULL, NULL, now(), NULL, '00000000-0000-4000-8000-000000000001');" >/dev/null
+gotrue_signin "$db" "$one" new expired
 before=$(as postgres "$db" -c "SELECT count(*) FROM auth.sessions")
 as supabase_admin "$db" -c "ALTER SYSTEM SET auth_sessions.prune_interval = '1s'" -c "SELECT pg_reload_conf()" >/dev/null
 pruned=
@@ -304,9 +311,7 @@ else
     as supabase_admin "$db" -c "CREATE EXTENSION pg_cron WITH SCHEMA pg_catalog" >/dev/null
     # The README's block, as written.
     readme_block pg-cron | as postgres "$db" -f - >/dev/null
-    as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
-        EXECUTE signin('aal1', now() - interval '2 days', NULL, gen_random_uuid(), NULL, now() - interval '1 day', NULL, NULL,
-                       NULL, NULL, NULL, NULL, now(), NULL, '00000000-0000-4000-8000-000000000001');" >/dev/null
+    gotrue_signin "$db" "$one" new expired
     # pg_cron starts jobs on the minute: wait for the next one (bounded).
     ran=
     for _ in $(seq 1 150); do
@@ -339,8 +344,7 @@ SELECT 'database ' || array_to_string(setconfig, ',') FROM pg_db_role_setting WH
 SQL
 }
 as postgres "$db" -c "ALTER DATABASE $db SET auth_sessions.timebox = '30d'"
-as supabase_auth_admin "$db" -f "$here/gotrue/signin.sql" -c "
-    EXECUTE signin('aal1', now(), NULL, 'a1000000-0000-4000-8000-000000000007', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), 'ua/7', '00000000-0000-4000-8000-000000000001');"
+gotrue_signin "$db" "$one" a1000000-0000-4000-8000-000000000007 valid ua/7
 fingerprint >"$work/before.txt"
 check "the database has a session to carry" 1 "$(grep -c '^\(auth\.\)\?sessions 1 ' "$work/before.txt")"
 "$bin/pg_dumpall" -U supabase_admin --globals-only >"$work/globals.sql"

@@ -7,25 +7,25 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-/// The administration functions and procedure: what the owner of GoTrue's
-/// tables is granted (see [`grant_administration`]).
+/// The administration functions and procedure (routines, for GRANT): what
+/// the owner of GoTrue's tables is granted (see [`grant_administration`]).
 const ADMINISTRATION: [&str; 16] = [
-    "FUNCTION auth.create_session(uuid, text, uuid, timestamptz, text, inet, text)",
-    "FUNCTION auth.refresh_session(uuid, text, inet)",
-    "FUNCTION auth.revoke_session(uuid)",
-    "FUNCTION auth.revoke_user_sessions(uuid, text, uuid)",
-    "FUNCTION auth.user_sessions(uuid)",
-    "FUNCTION auth.set_session_aal(uuid, text, uuid, text)",
-    "FUNCTION auth.session_validity(uuid, timestamptz)",
-    "FUNCTION auth.session_is_valid(uuid, timestamptz)",
-    "FUNCTION auth.session_row_validity(record, timestamptz)",
-    "FUNCTION auth.session_stats()",
-    "FUNCTION auth.prune_sessions(integer, interval)",
-    "FUNCTION auth.prune_refresh_tokens(integer, interval)",
-    "FUNCTION auth.prune_step(integer, interval, interval)",
-    "FUNCTION auth.prune_pause(timestamptz, timestamptz)",
-    "FUNCTION auth.prune_restart()",
-    "PROCEDURE auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer, interval, interval)",
+    "auth.create_session(uuid, text, uuid, timestamptz, text, inet, text)",
+    "auth.refresh_session(uuid, text, inet)",
+    "auth.revoke_session(uuid)",
+    "auth.revoke_user_sessions(uuid, text, uuid)",
+    "auth.user_sessions(uuid)",
+    "auth.set_session_aal(uuid, text, uuid, text)",
+    "auth.session_validity(uuid, timestamptz)",
+    "auth.session_is_valid(uuid, timestamptz)",
+    "auth.session_row_validity(record, timestamptz)",
+    "auth.session_stats()",
+    "auth.prune_sessions(integer, interval)",
+    "auth.prune_refresh_tokens(integer, interval)",
+    "auth.prune_step(integer, interval, interval)",
+    "auth.prune_pause(timestamptz, timestamptz)",
+    "auth.prune_restart()",
+    "auth.prune_expired_sessions(integer, interval, interval, interval, bigint, bigint, integer, interval, interval)",
 ];
 
 /// The rule of who administers sessions (SECURITY.md): the role that owns
@@ -44,30 +44,32 @@ pub(super) fn grant_administration(owner: pg_sys::Oid) {
     if owner == pg_sys::InvalidOid || unsafe { pg_sys::superuser_arg(owner) } {
         return;
     }
-    let has = |check: String| {
-        security::pinned(&[], || Spi::get_one_with_args::<bool>(&format!("SELECT {check}"), &[DatumWithOid::from(owner)]))
-            .unwrap_or_else(|e| crate::lookup::spi_failed("reading privileges", e))
-            == Some(true)
+    // Which of `names` `owner` lacks `check`ed, in one query.
+    let lacking = |check: &str, names: Vec<String>| -> Vec<String> {
+        if names.is_empty() {
+            return names;
+        }
+        let query = format!(
+            "SELECT pg_catalog.array_agg(n) FROM pg_catalog.unnest($2::pg_catalog.text[]) AS n WHERE NOT {check}"
+        );
+        security::pinned(&[], || {
+            Spi::get_one_with_args::<Vec<String>>(&query, &[DatumWithOid::from(owner), DatumWithOid::from(names)])
+        })
+        .unwrap_or_else(|e| crate::lookup::spi_failed("reading privileges", e))
+        .unwrap_or_default()
     };
     let role = quoted(&role_name(owner));
-    let functions: Vec<&str> = ADMINISTRATION
-        .iter()
-        .copied()
-        .filter(|f| {
-            let signature = f.split_once(' ').map_or(*f, |(_, s)| s);
-            !has(format!("pg_catalog.has_function_privilege($1, '{signature}', 'EXECUTE')"))
-        })
-        .collect();
-    let prune_state = !has("pg_catalog.has_table_privilege($1, 'auth.prune_state', 'SELECT')".into());
-    let settings: Vec<String> = setting_names()
-        .into_iter()
-        .filter(|name| !has(format!("pg_catalog.has_parameter_privilege($1, '{name}', 'SET')")))
-        .collect();
+    let routines = lacking(
+        "pg_catalog.has_function_privilege($1, n, 'EXECUTE')",
+        ADMINISTRATION.iter().map(|r| r.to_string()).collect(),
+    );
+    let prune_state = lacking("pg_catalog.has_table_privilege($1, n, 'SELECT')", vec!["auth.prune_state".into()]);
+    let settings = lacking("pg_catalog.has_parameter_privilege($1, n, 'SET')", setting_names());
     not_initial_privileges(|| {
-        for f in functions {
-            as_extension_owner(&format!("GRANT EXECUTE ON {f} TO {role}"));
+        if !routines.is_empty() {
+            as_extension_owner(&format!("GRANT EXECUTE ON ROUTINE {} TO {role}", routines.join(", ")));
         }
-        if prune_state {
+        if !prune_state.is_empty() {
             as_extension_owner(&format!("GRANT SELECT ON TABLE auth.prune_state TO {role}"));
         }
         if !settings.is_empty() {

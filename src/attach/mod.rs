@@ -37,8 +37,8 @@
 mod grants;
 mod required;
 
-pub use required::{aal_type, missing_now, require_complete, waiting_message};
-use required::{auth_schema, present, table};
+pub use required::{aal_type, auth_schema, missing_now, require_complete, table, waiting_message};
+use required::present;
 
 use crate::ffi::role_name;
 use crate::security;

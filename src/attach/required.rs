@@ -104,14 +104,14 @@ pub(super) fn nul_terminated(name: &str) -> Vec<u8> {
 }
 
 /// The schema `auth` (InvalidOid when there is none).
-pub(super) fn auth_schema() -> pg_sys::Oid {
+pub fn auth_schema() -> pg_sys::Oid {
     // SAFETY: a syscache lookup with a NUL-terminated name.
     unsafe { pg_sys::get_namespace_oid(c"auth".as_ptr(), true) }
 }
 
 /// The relation `auth.<name>` (InvalidOid when there is none); what it is
 /// made of is checked by whoever reads it (`lookup::catalog`).
-pub(super) fn table(auth: pg_sys::Oid, name: &str) -> pg_sys::Oid {
+pub fn table(auth: pg_sys::Oid, name: &str) -> pg_sys::Oid {
     if auth == pg_sys::InvalidOid {
         return pg_sys::InvalidOid;
     }

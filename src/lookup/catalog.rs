@@ -117,8 +117,7 @@ pub(super) fn missing(what: &str) -> ! {
 }
 
 pub(super) fn relid(namespace: pg_sys::Oid, name: &CStr) -> pg_sys::Oid {
-    // SAFETY: a syscache lookup with a NUL-terminated name.
-    let oid = unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) };
+    let oid = crate::attach::table(namespace, &name.to_string_lossy());
     if oid == pg_sys::InvalidOid {
         missing(&format!("auth.{}", name.to_string_lossy()));
     }
@@ -231,8 +230,7 @@ pub(super) fn aal_type(namespace: pg_sys::Oid) -> pg_sys::Oid {
 }
 
 pub(super) fn auth_schema() -> pg_sys::Oid {
-    // SAFETY: a syscache lookup with a NUL-terminated name.
-    let auth = unsafe { pg_sys::get_namespace_oid(c"auth".as_ptr(), true) };
+    let auth = crate::attach::auth_schema();
     if auth == pg_sys::InvalidOid {
         missing("schema auth");
     }

@@ -55,13 +55,7 @@ pub(super) fn enum_value(type_: pg_sys::Oid, label: &CStr) -> pg_sys::Oid {
 /// (then no user can reach aal2). When it exists it must be a plain table
 /// with `user_id uuid` and `status` of an enum type that has `verified`.
 pub(super) fn resolve_factors() -> Option<Factors> {
-    // SAFETY: syscache lookups with NUL-terminated names.
-    let auth = unsafe { pg_sys::get_namespace_oid(c"auth".as_ptr(), true) };
-    if auth == pg_sys::InvalidOid {
-        return None;
-    }
-    // SAFETY: as above.
-    let rel = unsafe { pg_sys::get_relname_relid(c"mfa_factors".as_ptr(), auth) };
+    let rel = crate::attach::table(crate::attach::auth_schema(), "mfa_factors");
     if rel == pg_sys::InvalidOid {
         return None;
     }
