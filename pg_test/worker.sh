@@ -108,7 +108,7 @@ check "and has not tried to prune there" 0 \
     "$(grep -c 'auth_sessions pruner\|cannot execute' "$standby/server.log" || true)"
 
 # While another session runs a query, the worker yields between batches
-# (pacing.rs), still prunes everything, and says how long it paused.
+# (src/prune/pacing.rs), still prunes everything, and says how long it paused.
 on_primary -c "ALTER SYSTEM SET auth_sessions.prune_busy_share = 0.05" -c "SELECT pg_reload_conf()" >/dev/null
 on_primary -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
 busy=$!

@@ -1,4 +1,4 @@
--- auth_sessions: pruning (src/prune.rs) — its state, the procedure that runs
+-- auth_sessions: pruning (src/prune/) — its state, the procedure that runs
 -- batches until done, and the statistics.
 
 -- The sweeps' cursors and the background worker's record. One row.

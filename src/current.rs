@@ -92,14 +92,8 @@ fn xids(p: *const pg_sys::TransactionId, n: i32) -> &'static [pg_sys::Transactio
 }
 
 fn own_transaction() -> (u32, u32) {
-    // SAFETY: MyProc is the backend's own PGPROC, valid for its lifetime.
-    unsafe {
-        #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16"))]
-        let lxid = (*pg_sys::MyProc).lxid;
-        #[cfg(any(feature = "pg17", feature = "pg18"))]
-        let lxid = (*pg_sys::MyProc).vxid.lxid;
-        (lxid, pg_sys::GetCurrentSubTransactionId())
-    }
+    // SAFETY: reads the backend's own transaction state.
+    (crate::versions::local_transaction_id(), unsafe { pg_sys::GetCurrentSubTransactionId() })
 }
 
 impl SnapshotKey {

@@ -216,11 +216,10 @@ fn refuse(target: Target, extension: &str, gotrue_migration: bool) -> ! {
             ),
         )
     };
-    pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, message, "auth_sessions::guard")
-        .set_detail(detail)
-        .set_hint(hint)
-        .report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
+    crate::errors::error(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, message, "auth_sessions::guard")
+        .detail(detail)
+        .hint(hint)
+        .raise()
 }
 
 const TABLES_DETAIL: &str = "pg_dump writes an extension's tables as one CREATE EXTENSION, so a change to their definition \
@@ -228,14 +227,14 @@ const TABLES_DETAIL: &str = "pg_dump writes an extension's tables as one CREATE 
 
 fn warn(relid: pg_sys::Oid, extension: &str, what: &str) {
     let table = relation_name(relid);
-    pgrx::pg_sys::panic::ErrorReport::new(
+    crate::errors::error(
         PgSqlErrorCode::ERRCODE_WARNING,
         format!("pg_dump will not keep this {what}: {table} belongs to extension {extension}"),
         "auth_sessions::guard",
     )
-    .set_detail("pg_dump writes an extension's tables as one CREATE EXTENSION, without what was added to them afterwards.")
-    .set_hint("Create it again after restoring a dump, from your own migration scripts; or use auth_sessions_gotrue, whose tables are ordinary ones.")
-    .report(PgLogLevel::WARNING);
+    .detail("pg_dump writes an extension's tables as one CREATE EXTENSION, without what was added to them afterwards.")
+    .hint("Create it again after restoring a dump, from your own migration scripts; or use auth_sessions_gotrue, whose tables are ordinary ones.")
+    .warn();
 }
 
 /// The event trigger function (`ddl_command_start`).

@@ -158,7 +158,7 @@ static mut PREVIOUS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
 /// Before any utility command: ends every kept scan (see the module's
 /// comment), then runs the command as it would have run.
-#[cfg(not(feature = "pg13"))]
+#[cfg(pg_at_least = "14")]
 #[pg_guard]
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn before_utility(
@@ -184,7 +184,7 @@ unsafe extern "C-unwind" fn before_utility(
 }
 
 /// PostgreSQL 13's hook has no `readOnlyTree`.
-#[cfg(feature = "pg13")]
+#[cfg(not(pg_at_least = "14"))]
 #[pg_guard]
 unsafe extern "C-unwind" fn before_utility(
     pstmt: *mut pg_sys::PlannedStmt,
@@ -239,10 +239,7 @@ unsafe fn begin(k: *mut Kept, memory: pg_sys::MemoryContext) -> bool {
         let heap = pg_sys::table_open(cat.sessions.rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         let index = pg_sys::index_open(by_id.oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         let snapshot = statement_snapshot();
-        #[cfg(feature = "pg18")]
-        let scan = pg_sys::index_beginscan(heap, index, snapshot, std::ptr::null_mut(), 1, 0);
-        #[cfg(not(feature = "pg18"))]
-        let scan = pg_sys::index_beginscan(heap, index, snapshot, 1, 0);
+        let scan = crate::versions::index_beginscan(heap, index, snapshot, 1);
         let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
         pg_sys::MemoryContextSwitchTo(old);
         pg_sys::CurrentResourceOwner = saved_owner;

@@ -5,8 +5,6 @@
 
 // Pure rules, tested without a server.
 mod claims;
-mod pacing;
-mod sweep;
 mod user_agent;
 pub mod validity;
 
@@ -15,17 +13,20 @@ mod settings;
 
 // PostgreSQL access: the C API, whom our work runs as and what it may run,
 // and reading relations directly (their shape checked first).
+mod errors;
 mod ffi;
+mod versions;
 mod security;
 mod trusted_code;
 mod lookup;
 mod kept_scan;
 mod rows;
-mod direct;
 mod statements;
 
 // Features: the schema, attaching to GoTrue's tables, the SQL functions and
-// triggers, the DDL guard, pruning and its background worker.
+// triggers, the DDL guard, pruning (its pure rules, sweep windows and
+// pacing, sit in prune/ beside the code that applies them) and its
+// background worker.
 mod schema;
 mod attach;
 mod sessions;
@@ -35,7 +36,6 @@ mod devices;
 mod limits;
 mod guard;
 mod prune;
-mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -50,7 +50,7 @@ pub extern "C-unwind" fn _PG_init() {
     kept_scan::register();
     // SAFETY: a flag PostgreSQL sets while loading shared_preload_libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
-        worker::register();
+        prune::worker::register();
     }
 }
 

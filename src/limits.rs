@@ -171,14 +171,14 @@ fn make_room(user_id: Uuid, keep: Option<[u8; 16]>, max: u32, strategy: LimitStr
         && ids(&with_statement_snapshot_now(|| lookup::user_sessions(&user_id, &Policy::default(), Seen::ByStatement)))
             != ids(&sessions)
     {
-        pgrx::pg_sys::panic::ErrorReport::new(
+        crate::errors::error(
             PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
             "could not serialize access due to concurrent update",
             "auth.enforce_session_limit",
         )
-        .set_detail("The user's sessions changed after this transaction's snapshot was taken, so they cannot be counted.")
-        .set_hint("Retry the transaction.")
-        .report(PgLogLevel::ERROR);
+        .detail("The user's sessions changed after this transaction's snapshot was taken, so they cannot be counted.")
+        .hint("Retry the transaction.")
+        .raise();
     }
     if let Some(keep) = keep {
         let before = sessions.len();
@@ -192,14 +192,14 @@ fn make_room(user_id: Uuid, keep: Option<[u8; 16]>, max: u32, strategy: LimitStr
     match decide(&sessions, &policy, now, max, strategy) {
         Decision::Insert => {}
         Decision::Reject => {
-            pgrx::pg_sys::panic::ErrorReport::new(
+            crate::errors::error(
                 PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
                 format!("too many sessions for user {user_id}"),
                 "auth.enforce_session_limit",
             )
-            .set_detail(format!("auth_sessions.max_per_user is {max}."))
-            .set_hint("Revoke one of the user's sessions first, or set auth_sessions.limit_strategy to 'evict_oldest'.")
-            .report(PgLogLevel::ERROR);
+            .detail(format!("auth_sessions.max_per_user is {max}."))
+            .hint("Revoke one of the user's sessions first, or set auth_sessions.limit_strategy to 'evict_oldest'.")
+            .raise();
         }
         Decision::Evict(keys) => {
             evict(&keys);
@@ -238,15 +238,14 @@ fn could_not_evict(user_id: Uuid) -> ! {
             "A trigger or rule on auth.sessions kept the sessions that had to make room from being deleted.",
         )
     };
-    pgrx::pg_sys::panic::ErrorReport::new(
+    crate::errors::error(
         code,
         format!("could not evict sessions of user {user_id} to stay within auth_sessions.max_per_user"),
         "auth.enforce_session_limit",
     )
-    .set_detail(detail)
-    .set_hint("Evicting needs DELETE on auth.sessions, with row security (if any) letting the inserting role delete the user's sessions.")
-    .report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
+    .detail(detail)
+    .hint("Evicting needs DELETE on auth.sessions, with row security (if any) letting the inserting role delete the user's sessions.")
+    .raise()
 }
 
 /// The uuid column `name` of row `tuple` of the trigger's table, found by
@@ -274,13 +273,12 @@ unsafe fn uuid_column(td: *mut pg_sys::TriggerData, tuple: pg_sys::HeapTuple, na
 }
 
 fn misfired(what: &str) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(
+    crate::errors::error(
         PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
         format!("auth.enforce_session_limit() {what}"),
         "auth.enforce_session_limit",
     )
-    .report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
+    .raise()
 }
 
 /// How the limit trigger was fired.

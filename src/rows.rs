@@ -59,10 +59,9 @@ const FIELDS: [(&CStr, Kind); 6] = [
 ];
 
 fn wrong(code: PgSqlErrorCode, message: String) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(code, message, "auth_sessions::rows")
-        .set_hint("Pass a whole row of auth.sessions, as in auth.session_row_validity(s) FROM auth.sessions s.")
-        .report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
+    crate::errors::error(code, message, "auth_sessions::rows")
+        .hint("Pass a whole row of auth.sessions, as in auth.session_row_validity(s) FROM auth.sessions s.")
+        .raise()
 }
 
 fn accepts(kind: Kind, type_: pg_sys::Oid) -> bool {
@@ -142,13 +141,6 @@ pub unsafe fn attributes<'a>(tupdesc: pg_sys::TupleDesc) -> Vec<&'a pg_sys::Form
     // attributes.
     unsafe {
         let natts = (*tupdesc).natts.max(0);
-        #[cfg(feature = "pg18")]
-        {
-            (0..natts).map(|i| &*pg_sys::TupleDescAttr(tupdesc, i)).collect()
-        }
-        #[cfg(not(feature = "pg18"))]
-        {
-            (*tupdesc).attrs.as_slice(natts as usize).iter().collect()
-        }
+        (0..natts).map(|i| &*crate::versions::attribute(tupdesc, i)).collect()
     }
 }

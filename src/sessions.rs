@@ -12,7 +12,12 @@ fn instant(at: Option<TimestampWithTimeZone>) -> i64 {
     match at {
         Some(at) => at.into_inner(),
         None => {
-            ereport!(ERROR, PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "the time to check validity at must not be NULL");
+            crate::errors::error(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "the time to check validity at must not be NULL",
+                "auth_sessions::sessions",
+            )
+            .raise();
         }
     }
 }

@@ -117,7 +117,7 @@ pub fn pruning() -> Pruning {
 }
 
 /// The most of the time pruning may take while other sessions run queries
-/// (see pacing.rs): read after every batch, by the procedure and the worker.
+/// (see prune/pacing.rs): read after every batch, by the procedure and the worker.
 pub fn prune_busy_share() -> f64 {
     PRUNE_BUSY_SHARE.get()
 }
@@ -146,19 +146,19 @@ fn require_trusted(which: &[usize]) {
     let untrusted = UNTRUSTED.with(Cell::get);
     let Some(&i) = which.iter().find(|&&i| untrusted[i]) else { return };
     let name = PROTECTED[i].to_string_lossy();
-    pgrx::pg_sys::panic::ErrorReport::new(
+    crate::errors::error(
         PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         format!("the configured value of {name} is not known in this session"),
         "auth_sessions::settings",
     )
-    .set_detail(format!(
+    .detail(format!(
         "A value for {name} from a role that may not set it (a startup option such as PGOPTIONS='-c {name}=...') \
          replaced the configured one before the extension's library was loaded in this session, and was refused when it loaded."
     ))
-    .set_hint(
+    .hint(
         "Connect without that option. With auth_sessions in shared_preload_libraries such options are refused when connecting.",
     )
-    .report(PgLogLevel::ERROR);
+    .raise();
 }
 
 /// The validity rules currently configured.
@@ -189,35 +189,12 @@ pub fn hoist_current_session() -> bool {
     HOIST_CURRENT_SESSION.get()
 }
 
-/// The setting (or placeholder) called `name`, if any.
-#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
-unsafe fn find_setting(name: &CStr) -> *mut pg_sys::config_generic {
-    // SAFETY: the array holds GetNumConfigOptions() valid entries, each with
-    // a NUL-terminated name; read in the backend's main thread.
-    unsafe {
-        let all = pg_sys::get_guc_variables();
-        for i in 0..pg_sys::GetNumConfigOptions() as usize {
-            let v = *all.add(i);
-            if !v.is_null() && CStr::from_ptr((*v).name).to_bytes().eq_ignore_ascii_case(name.to_bytes()) {
-                return v;
-            }
-        }
-        std::ptr::null_mut()
-    }
-}
-
-#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
-unsafe fn find_setting(name: &CStr) -> *mut pg_sys::config_generic {
-    // SAFETY: a lookup that neither creates a placeholder nor raises errors.
-    unsafe { pg_sys::find_option(name.as_ptr(), false, true, pg_sys::DEBUG5 as i32) }
-}
-
 /// The `reset_source` of each protected setting (or its placeholder).
 fn reset_sources() -> [u32; 5] {
     PROTECTED.map(|name| {
         // SAFETY: reads a field of the GUC's struct, if there is one.
         unsafe {
-            let v = find_setting(name);
+            let v = crate::versions::find_setting(name);
             if v.is_null() { pg_sys::GucSource::PGC_S_DEFAULT as u32 } else { (*v).reset_source as u32 }
         }
     })
@@ -294,7 +271,7 @@ fn define() {
         GucContext::Userset,
         GucFlags::default(),
     );
-    // The background pruning worker (worker.rs); postgresql.conf or ALTER SYSTEM.
+    // The background pruning worker (prune/worker/); postgresql.conf or ALTER SYSTEM.
     GucRegistry::define_int_guc(
         c"auth_sessions.prune_interval",
         c"Seconds between the background worker's pruning runs (0 = the worker only sleeps).",
@@ -388,42 +365,5 @@ fn define() {
         GucContext::Sighup,
         GucFlags::UNIT_MS,
     );
-    reserve_prefix();
-}
-
-#[cfg(any(feature = "pg15", feature = "pg16", feature = "pg17", feature = "pg18"))]
-fn reserve_prefix() {
-    // SAFETY: called from _PG_init in the backend's main thread with a
-    // NUL-terminated static string; PostgreSQL copies what it keeps.
-    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"auth_sessions".as_ptr()) }
-}
-
-#[cfg(not(any(feature = "pg15", feature = "pg16", feature = "pg17", feature = "pg18")))]
-fn reserve_prefix() {
-    // SAFETY: as above; before PostgreSQL 15 this only warns about placeholders.
-    unsafe { pgrx::pg_sys::EmitWarningsOnPlaceholders(c"auth_sessions".as_ptr()) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_refused_reset_value_is_a_lost_configured_value() {
-        use pg_sys::GucSource::*;
-        // From a startup option, then refused when the library loaded.
-        assert!(lost_configured_value(PGC_S_CLIENT as u32, PGC_S_DEFAULT as u32));
-        // From postgresql.conf or ALTER DATABASE, applied again.
-        assert!(!lost_configured_value(PGC_S_FILE as u32, PGC_S_FILE as u32));
-        assert!(!lost_configured_value(PGC_S_DATABASE as u32, PGC_S_DATABASE as u32));
-        // Nothing configured: nothing to lose.
-        assert!(!lost_configured_value(PGC_S_DEFAULT as u32, PGC_S_DEFAULT as u32));
-    }
-
-    #[test]
-    fn seconds_convert_without_overflow() {
-        assert_eq!(seconds_to_micros(0), 0);
-        assert_eq!(seconds_to_micros(8 * 3600), 28_800_000_000);
-        assert_eq!(seconds_to_micros(i32::MAX), 2_147_483_647_000_000);
-    }
+    crate::versions::reserve_setting_prefix(c"auth_sessions");
 }

@@ -204,7 +204,7 @@ SELECT string_agg(right(id::text, 1), ',' ORDER BY id) AS still_there FROM auth.
 SELECT auth.prune_sessions(2147483647) AS deleted;
 
 -- Finding, locking and deleting go straight to the heap only where the SQL
--- statement would do nothing more (src/direct.rs). A trigger on deleting a
+-- statement would do nothing more (src/prune/direct.rs). A trigger on deleting a
 -- refresh token keeps the statement, and fires for every token.
 CREATE TABLE pg_temp.token_audit (session_id uuid);
 CREATE FUNCTION pg_temp.token_audit() RETURNS trigger LANGUAGE plpgsql AS $$

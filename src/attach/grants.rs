@@ -78,16 +78,14 @@ pub(super) fn grant_administration(owner: pg_sys::Oid) {
     });
 }
 
-/// The per-database settings (`settings::PROTECTED`), whose SET is granted.
-#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+/// The per-database settings (`settings::PROTECTED`), whose SET is granted
+/// (none before PostgreSQL 15, which has no privileges on settings: a
+/// superuser sets them).
 fn setting_names() -> Vec<String> {
+    if !crate::versions::SETTING_PRIVILEGES {
+        return Vec::new();
+    }
     crate::settings::PROTECTED.iter().map(|n| n.to_string_lossy().into_owned()).collect()
-}
-
-/// PostgreSQL 13 and 14 have no privileges on settings: a superuser sets them.
-#[cfg(any(feature = "pg13", feature = "pg14"))]
-fn setting_names() -> Vec<String> {
-    Vec::new()
 }
 
 /// Runs `f` (GRANTs) so that PostgreSQL does not record what it grants as

@@ -173,14 +173,14 @@ pub fn missing_now() -> Vec<String> {
 pub fn require_complete() {
     let missing = missing_now();
     if !missing.is_empty() {
-        pgrx::pg_sys::panic::ErrorReport::new(
+        crate::errors::error(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             waiting_message(&missing),
             "auth_sessions::attach",
         )
-        .set_detail(WAITING_DETAIL)
-        .set_hint(WAITING_HINT)
-        .report(PgLogLevel::ERROR);
+        .detail(WAITING_DETAIL)
+        .hint(WAITING_HINT)
+        .raise();
     }
 }
 

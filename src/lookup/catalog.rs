@@ -3,6 +3,7 @@
 //! indexes found by shape), kept until a relcache invalidation touches them.
 
 use super::factors;
+use crate::ffi::Opened;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -104,8 +105,7 @@ pub fn register() {
 }
 
 pub(super) fn fail(code: PgSqlErrorCode, message: String, hint: &str) -> ! {
-    pgrx::pg_sys::panic::ErrorReport::new(code, message, "auth_sessions::lookup").set_hint(hint).report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
+    crate::errors::error(code, message, "auth_sessions::lookup").hint(hint).raise()
 }
 
 pub(super) fn missing(what: &str) -> ! {
@@ -158,23 +158,22 @@ pub(super) fn column(table: pg_sys::Oid, what: &str, name: &CStr, type_: pg_sys:
 
 /// Opens `table` (kept locked with AccessShareLock to transaction end) and
 /// checks that it is a plain heap table; returns it, open.
-pub(super) fn open_plain_table(table: pg_sys::Oid, what: &str) -> pg_sys::Relation {
-    // SAFETY: the relation is opened here; the caller closes it. The
-    // relcache entry's fields are valid while it is open.
-    unsafe {
-        let rel = pg_sys::relation_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let plain = (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char
-            && (*rel).rd_tableam == pg_sys::GetHeapamTableAmRoutine();
-        if !plain {
-            pg_sys::relation_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-            fail(
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                format!("auth_sessions: {what} is not a plain table"),
-                "The extension reads this table directly; it must be an ordinary (heap, unpartitioned) table.",
-            );
-        }
-        rel
+pub(super) fn open_plain_table(table: pg_sys::Oid, what: &str) -> Opened {
+    let opened = Opened::relation(table, pg_sys::AccessShareLock);
+    let rel = opened.rel();
+    // SAFETY: the relcache entry's fields are valid while it is open.
+    let plain = unsafe {
+        (*(*rel).rd_rel).relkind == pg_sys::RELKIND_RELATION as std::ffi::c_char
+            && (*rel).rd_tableam == pg_sys::GetHeapamTableAmRoutine()
+    };
+    if !plain {
+        fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("auth_sessions: {what} is not a plain table"),
+            "The extension reads this table directly; it must be an ordinary (heap, unpartitioned) table.",
+        );
     }
+    opened
 }
 
 /// The best usable index of `rel` for searching `column` (of type `type_`):
@@ -184,8 +183,8 @@ pub(super) fn open_plain_table(table: pg_sys::Oid, what: &str) -> pg_sys::Relati
 pub(super) fn find_index(rel: pg_sys::Relation, column: i16, type_: pg_sys::Oid) -> Option<Index> {
     let mut best: Option<(Index, (bool, i16, u32))> = None;
     // SAFETY: `rel` is open; the index list is a palloc'd List of OIDs; each
-    // index is opened (AccessShareLock, kept to transaction end) and closed
-    // here, and its relcache fields are read while it is open.
+    // index is opened (AccessShareLock, kept to transaction end), and its
+    // relcache fields are read while it is open.
     unsafe {
         let opclass = pg_sys::GetDefaultOpClass(type_, pg_sys::BTREE_AM_OID);
         if opclass == pg_sys::InvalidOid {
@@ -195,7 +194,8 @@ pub(super) fn find_index(rel: pg_sys::Relation, column: i16, type_: pg_sys::Oid)
         let list = pg_sys::RelationGetIndexList(rel);
         for cell in crate::ffi::list_cells(list) {
             let oid = cell.oid_value;
-            let idx = pg_sys::index_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            let opened = Opened::index(oid, pg_sys::AccessShareLock);
+            let idx = opened.rel();
             let form = &*(*idx).rd_index;
             let usable = form.indrelid == (*rel).rd_id
                 && form.indisvalid
@@ -214,7 +214,6 @@ pub(super) fn find_index(rel: pg_sys::Relation, column: i16, type_: pg_sys::Oid)
                     best = Some((index, rank));
                 }
             }
-            pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
         }
     }
     best.map(|(index, _)| index)
@@ -262,24 +261,20 @@ pub(super) fn resolve() -> Catalog {
         not_after,
         refreshed_at: column(rel, what, c"refreshed_at", ts),
         aal: column(rel, what, c"aal", aal_type(auth)),
-        by_id: find_index(sessions_rel, id, uuid),
-        by_user: find_index(sessions_rel, user_id, uuid),
-        by_not_after: find_index(sessions_rel, not_after, tstz),
+        by_id: find_index(sessions_rel.rel(), id, uuid),
+        by_user: find_index(sessions_rel.rel(), user_id, uuid),
+        by_not_after: find_index(sessions_rel.rel(), not_after, tstz),
     };
     let child = |name: &CStr, what: &str| {
         let rel = relid(auth, name);
         let opened = open_plain_table(rel, what);
         let session_id = column(rel, what, c"session_id", uuid);
-        let by_session = find_index(opened, session_id, uuid);
-        // SAFETY: closes what open_plain_table opened (the lock stays).
-        unsafe { pg_sys::relation_close(opened, pg_sys::NoLock as pg_sys::LOCKMODE) };
+        let by_session = find_index(opened.rel(), session_id, uuid);
         (Child { rel, session_id, by_session }, rel)
     };
     let (tokens, tokens_rel) = child(c"refresh_tokens", "auth.refresh_tokens");
     let (claims, _) = child(c"mfa_amr_claims", "auth.mfa_amr_claims");
     let token_updated_at = column(tokens_rel, "auth.refresh_tokens", c"updated_at", tstz);
-    // SAFETY: closes what open_plain_table opened (the lock stays).
-    unsafe { pg_sys::relation_close(sessions_rel, pg_sys::NoLock as pg_sys::LOCKMODE) };
     Catalog { sessions, tokens, token_updated_at, claims }
 }
 
@@ -312,13 +307,13 @@ pub fn catalog() -> Catalog {
 /// The number of blocks of `auth.sessions` now, and its rows per block as
 /// its statistics (`reltuples`, `relpages`) last measured them, if they have.
 pub fn sessions_extent(cat: &Catalog) -> (u32, Option<f64>) {
-    // SAFETY: `catalog()` locked the table; it is opened (no further lock)
-    // and closed here, and its relcache fields are read while it is open.
+    // `catalog()` locked the table: opened with no further lock.
+    let opened = Opened::relation(cat.sessions.rel, pg_sys::NoLock);
+    let rel = opened.rel();
+    // SAFETY: the relcache fields are read while the relation is open.
     unsafe {
-        let rel = pg_sys::relation_open(cat.sessions.rel, pg_sys::NoLock as pg_sys::LOCKMODE);
         let blocks = pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
         let (tuples, pages) = ((*(*rel).rd_rel).reltuples, (*(*rel).rd_rel).relpages);
-        pg_sys::relation_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
         (blocks, (pages > 0 && tuples >= 0.0).then(|| f64::from(tuples) / f64::from(pages)))
     }
 }

@@ -71,17 +71,13 @@ pub(super) fn resolve_factors() -> Option<Factors> {
     let is_enum = status > 0 && unsafe { pg_sys::get_typtype(status_type) } == pg_sys::TYPTYPE_ENUM as std::ffi::c_char;
     let verified = if is_enum { enum_value(status_type, c"verified") } else { pg_sys::InvalidOid };
     if verified == pg_sys::InvalidOid {
-        // SAFETY: closes what open_plain_table opened.
-        unsafe { pg_sys::relation_close(opened, pg_sys::NoLock as pg_sys::LOCKMODE) };
         fail(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             "auth_sessions: column auth.mfa_factors.status is missing or not an enum with the value 'verified'".into(),
             "The extension reads this column to find users with a verified factor; restore it as GoTrue defines it.",
         );
     }
-    let by_user = find_index(opened, user_id, pg_sys::UUIDOID);
-    // SAFETY: closes what open_plain_table opened (the lock stays).
-    unsafe { pg_sys::relation_close(opened, pg_sys::NoLock as pg_sys::LOCKMODE) };
+    let by_user = find_index(opened.rel(), user_id, pg_sys::UUIDOID);
     Some(Factors { rel, user_id, status, verified, by_user })
 }
 

@@ -3,6 +3,7 @@
 //! decoders for the columns `catalog` checked.
 
 use super::catalog::Index;
+use crate::ffi::Opened;
 use crate::validity::Micros;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -43,7 +44,7 @@ pub fn with_latest_snapshot<T>(f: impl FnOnce(pg_sys::Snapshot) -> T) -> T {
 ///
 /// SAFETY (of the unsafe block): the relations are opened and locked here
 /// (AccessShareLock, kept to transaction end like any query's; `catalog()`
-/// checked their shape under that lock), the slot and scan are created and
+/// checked their shape under that lock) and stay open to the end, the slot and scan are created and
 /// destroyed here, and `key` outlives the scan. An ERROR raised inside
 /// releases them through the resource owner and memory context, as for any C
 /// caller.
@@ -55,8 +56,9 @@ pub(super) fn probe(
     snapshot: pg_sys::Snapshot,
     mut each: impl FnMut(*mut pg_sys::TupleTableSlot) -> bool,
 ) {
+    let opened = Opened::table(table, pg_sys::AccessShareLock);
+    let heap = opened.rel();
     unsafe {
-        let heap = pg_sys::table_open(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
         let mut scankey: pg_sys::ScanKeyData = std::mem::zeroed();
         let key_column = if index.is_some() { 1 } else { column };
@@ -69,11 +71,9 @@ pub(super) fn probe(
         );
         match index {
             Some(index) => {
-                let rel = pg_sys::index_open(index.oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-                #[cfg(feature = "pg18")]
-                let scan = pg_sys::index_beginscan(heap, rel, snapshot, std::ptr::null_mut(), 1, 0);
-                #[cfg(not(feature = "pg18"))]
-                let scan = pg_sys::index_beginscan(heap, rel, snapshot, 1, 0);
+                let opened_index = Opened::index(index.oid, pg_sys::AccessShareLock);
+                let rel = opened_index.rel();
+                let scan = crate::versions::index_beginscan(heap, rel, snapshot, 1);
                 pg_sys::index_rescan(scan, &mut scankey, 1, std::ptr::null_mut(), 0);
                 while pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
                     if !each(slot) {
@@ -81,7 +81,6 @@ pub(super) fn probe(
                     }
                 }
                 pg_sys::index_endscan(scan);
-                pg_sys::index_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
             }
             None => {
                 let scan = pg_sys::table_beginscan(heap, snapshot, 1, &mut scankey);
@@ -94,7 +93,6 @@ pub(super) fn probe(
             }
         }
         pg_sys::ExecDropSingleTupleTableSlot(slot);
-        pg_sys::table_close(heap, pg_sys::NoLock as pg_sys::LOCKMODE);
     }
 }
 

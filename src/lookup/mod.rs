@@ -2,7 +2,7 @@
 //! SQL, and the one place that finds the relations, columns and indexes read
 //! that way, checking their shape first. The two other readers of these
 //! tables' heap, `kept_scan.rs` (a per-row function's kept index scan) and
-//! `direct.rs` (pruning's heap path), build on `catalog` and `heap` here.
+//! `prune/direct.rs` (pruning's heap path), build on `catalog` and `heap` here.
 //!
 //! A lookup is an index probe under a snapshot: no query is parsed or
 //! planned per call, no privilege or row-security check applies (callers

@@ -26,7 +26,8 @@ pub fn session_from_row(row: &pgrx::spi::SpiHeapTupleData) -> Result<Option<([u8
 /// An SPI failure that no input can cause (a query of ours no longer matching
 /// the tables); raised as an internal error naming what was being done.
 pub fn spi_failed(doing: &str, e: pgrx::spi::Error) -> ! {
-    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("auth_sessions: {doing} failed: {e}"));
+    crate::errors::error(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("auth_sessions: {doing} failed: {e}"), "auth_sessions")
+        .raise()
 }
 
 /// A `timestamptz` as its internal value (microseconds since 2000-01-01 UTC).

@@ -3,6 +3,7 @@
 //! module's comment in `mod.rs`).
 
 use super::{type_name, Culprit, Walk, PG_CONSTRAINT};
+use crate::ffi::Opened;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::{c_void, CStr};
@@ -44,10 +45,7 @@ impl ExprWalk<'_> {
             pg_sys::ReleaseSysCache(tuple);
             form
         };
-        #[cfg(not(feature = "pg13"))]
-        let subscript = form.typsubscript;
-        #[cfg(feature = "pg13")]
-        let subscript = pg_sys::InvalidOid;
+        let subscript = crate::versions::type_subscript(&form);
         for func in [
             form.typinput,
             form.typoutput,
@@ -119,7 +117,7 @@ impl ExprWalk<'_> {
                     || self.untrusted_function(subdiff, Some(format!("range type {name}")))
                     || self.untrusted_type(subtype)
             }
-            #[cfg(not(feature = "pg13"))]
+            #[cfg(pg_at_least = "14")]
             pg_sys::TYPTYPE_MULTIRANGE => {
                 // SAFETY: a syscache lookup of the multirange's range type.
                 self.untrusted_type(unsafe { pg_sys::get_multirange_range(t) })
@@ -249,7 +247,8 @@ fn domain_checks(domain: pg_sys::Oid) -> Option<Vec<(String, std::ffi::CString)>
         if contypid <= 0 || conbin <= 0 || conname <= 0 || contype <= 0 {
             return None;
         }
-        let rel = pg_sys::table_open(PG_CONSTRAINT, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let opened = Opened::catalog(PG_CONSTRAINT);
+        let rel = opened.rel();
         let desc = (*rel).rd_att;
         let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
         pg_sys::ScanKeyInit(
@@ -284,7 +283,6 @@ fn domain_checks(domain: pg_sys::Oid) -> Option<Vec<(String, std::ffi::CString)>
             found.push((name, CStr::from_ptr(text).to_owned()));
         }
         pg_sys::systable_endscan(scan);
-        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
     }
     Some(found)
 }

@@ -28,7 +28,7 @@
 //! as whoever the transaction's user is then (checked against every role
 //! the caller acts as: the current, outer and session user). Pruning may
 //! delete a session's refresh tokens and amr claims itself, as their tables'
-//! owner, before the sessions (src/prune.rs): so the AFTER triggers of a
+//! owner, before the sessions (src/prune/): so the AFTER triggers of a
 //! table a cascade reaches are checked as running as that table's owner
 //! too.
 //!
@@ -191,10 +191,7 @@ fn rule_name(rule: pg_sys::Oid) -> String {
     // SAFETY: a catalog lookup of the rule; the result is a palloc'd string
     // ("rule NAME on table T"), NULL if it is gone.
     let text = unsafe {
-        #[cfg(feature = "pg13")]
-        let text = pg_sys::getObjectDescription(&address);
-        #[cfg(not(feature = "pg13"))]
-        let text = pg_sys::getObjectDescription(&address, true);
+        let text = crate::versions::object_description(&address);
         if text.is_null() { String::new() } else { CStr::from_ptr(text).to_string_lossy().into_owned() }
     };
     // The table is named by the message: keep "rule NAME".
@@ -206,7 +203,7 @@ fn rule_name(rule: pg_sys::Oid) -> String {
 
 fn refuse(f: Finding) -> ! {
     let verb = if f.place.starts_with("trigger ") { "fire" } else { "run" };
-    pgrx::pg_sys::panic::ErrorReport::new(
+    crate::errors::error(
         PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         format!(
             "auth_sessions: refusing to {verb} {} on {} as superuser \"{}\"",
@@ -216,13 +213,12 @@ fn refuse(f: Finding) -> ! {
         ),
         "auth_sessions::trusted_code",
     )
-    .set_detail(f.detail)
-    .set_hint(
+    .detail(f.detail)
+    .hint(
         "Do this as a role that is not a superuser (for the background worker, set auth_sessions.prune_role), \
          make the functions it calls SECURITY DEFINER or owned by a superuser, or drop what runs them.",
     )
-    .report(PgLogLevel::ERROR);
-    unreachable!("ERROR does not return")
+    .raise()
 }
 
 /// The superuser guard: before a statement of ours does `event` to rows of

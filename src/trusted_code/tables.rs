@@ -5,7 +5,7 @@
 
 use super::expressions::ExprWalk;
 use super::{is_superuser, rule_name, Culprit, Event, Finding, Walk, PG_CONSTRAINT};
-use crate::ffi::{list_cells, relation_name, slice};
+use crate::ffi::{list_cells, relation_name, slice, triggers, Opened};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::{c_char, CStr};
@@ -78,16 +78,12 @@ impl Walk {
         if !self.tables.insert((table, event)) {
             return Ok(());
         }
-        let lock = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
-        // SAFETY: the relation is opened with the lock the statement (or the
-        // cascade) takes, which conflicts with CREATE TRIGGER, CREATE RULE
-        // and ALTER TABLE, and is kept to transaction end; what is read from
-        // the relcache is read while it is open, and it is closed here.
-        let rel = unsafe { pg_sys::relation_open(table, lock) };
-        let result = self.relation(rel, event, runs_as);
-        // SAFETY: opened above.
-        unsafe { pg_sys::relation_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE) };
-        result
+        // Opened with the lock the statement (or the cascade) takes, which
+        // conflicts with CREATE TRIGGER, CREATE RULE and ALTER TABLE, and is
+        // kept to transaction end; what is read from the relcache is read
+        // while it is open.
+        let rel = Opened::relation(table, pg_sys::RowExclusiveLock);
+        self.relation(rel.rel(), event, runs_as)
     }
 
     fn relation(&mut self, rel: pg_sys::Relation, event: Event, runs_as: pg_sys::Oid) -> Result<(), Finding> {
@@ -129,10 +125,8 @@ impl Walk {
                     }
                 }
             }
-            let desc = (*rel).trigdesc;
-            let triggers = if desc.is_null() { &[][..] } else { slice((*desc).triggers, (*desc).numtriggers) };
             let mut cascades = Vec::new();
-            for t in triggers {
+            for t in triggers(rel) {
                 // A disabled trigger never fires; one enabled for replicas only
                 // does (pruning deletes some rows as a replica would).
                 if !trigger_fires_for(t.tgtype, event) || t.tgenabled == pg_sys::TRIGGER_DISABLED as c_char {
@@ -144,7 +138,7 @@ impl Walk {
                 let (fires_as, as_superuser) = if before || superuser {
                     // An AFTER trigger of a table a cascade reaches fires as the
                     // statement's role; but pruning may delete those rows itself,
-                    // as the table's owner (src/prune.rs), and then its AFTER
+                    // as the table's owner (src/prune/), and then its AFTER
                     // triggers fire as that owner: checked against both.
                     (runs_as, superuser)
                 } else if t.tgdeferrable {
@@ -241,11 +235,9 @@ impl Walk {
             let list = pg_sys::RelationGetIndexList(rel);
             let ids: Vec<pg_sys::Oid> = list_cells(list).iter().map(|c| c.oid_value).collect();
             for id in ids {
-                let index = pg_sys::index_open(id, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+                let index = Opened::index(id, pg_sys::RowExclusiveLock);
                 let place = format!("index {}", relation_name(id));
-                let result = self.index(index).map_err(|c| finding(place, c));
-                pg_sys::index_close(index, pg_sys::NoLock as pg_sys::LOCKMODE);
-                result?;
+                self.index(index.rel()).map_err(|c| finding(place, c))?;
             }
             Ok(())
         }
@@ -291,10 +283,7 @@ unsafe fn partitions(rel: pg_sys::Relation) -> Vec<pg_sys::Oid> {
     // SAFETY: as the function's contract says; the descriptor holds `nparts`
     // OIDs and is valid while the relation is open.
     unsafe {
-        #[cfg(feature = "pg13")]
-        let pd = pg_sys::RelationGetPartitionDesc(rel);
-        #[cfg(not(feature = "pg13"))]
-        let pd = pg_sys::RelationGetPartitionDesc(rel, false);
+        let pd = crate::versions::partition_desc(rel);
         if pd.is_null() {
             return Vec::new();
         }

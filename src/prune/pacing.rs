@@ -8,10 +8,14 @@
 //! the wall-clock time (`auth_sessions.prune_busy_share`); when nobody else
 //! ran anything, it goes straight on at full speed.
 //!
-//! The decisions are here, free of PostgreSQL; `prune.rs` reads the other
-//! sessions' states (what `pg_stat_activity` shows) and does the sleeping.
+//! The decisions (`busy`, `pause`) are free of PostgreSQL and unit-tested;
+//! below them, `pause_after` reads the other sessions' states (what
+//! `pg_stat_activity` shows) and `sleep` pauses.
 
+use crate::settings;
 use crate::validity::Micros;
+use crate::versions;
+use pgrx::pg_sys;
 
 /// The longest pause after one batch, however long the batch took: pruning
 /// never stands still for long, and a procedure's snapshot is not held long.
@@ -45,6 +49,76 @@ pub fn pause(took: Micros, share: f64) -> Micros {
     }
     let pause = took as f64 * (1.0 / share - 1.0);
     if pause >= MAX_PAUSE as f64 { MAX_PAUSE } else { pause as Micros }
+}
+
+// -------------------------------------------------- reading and sleeping
+
+/// The current time, on the clock of `pg_stat_activity` and `clock_timestamp()`.
+pub fn clock() -> Micros {
+    // SAFETY: reads the system clock; no shared state.
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
+/// How long to pause after a batch that started at `batch_started`: nothing
+/// unless another client backend ran a query meanwhile.
+pub fn pause_after(batch_started: Micros) -> Micros {
+    let share = settings::prune_busy_share();
+    if share >= 1.0 {
+        return 0;
+    }
+    // Saturating: a start of -infinity (or any extreme) is a long batch, not an overflow.
+    let took = clock().saturating_sub(batch_started);
+    if application_busy_since(batch_started) { pause(took, share) } else { 0 }
+}
+
+/// Whether another client backend is running a statement, or started or
+/// ended one at or after `since`, as `pg_stat_activity` would show it (with
+/// `track_activities` off, nobody ever looks busy).
+fn application_busy_since(since: Micros) -> bool {
+    // SAFETY: the backend-status functions copy the shared array into this
+    // backend's memory (freed by the clear below, or at transaction end);
+    // entries 1..=n of that copy stay valid until it is cleared again, and
+    // are only read here.
+    unsafe {
+        // Drop the copy this transaction may already hold: it would be stale.
+        versions::clear_activity_snapshot();
+        let me = pg_sys::MyProcPid;
+        let others = (1..=pg_sys::pgstat_fetch_stat_numbackends())
+            .filter_map(|i| versions::local_backend(i).as_ref())
+            .map(|local| &local.backendStatus)
+            .filter(|b| b.st_procpid != me && b.st_procpid > 0 && b.st_backendType == pg_sys::BackendType::B_BACKEND)
+            .map(|b| Activity {
+                running: b.st_state == pg_sys::BackendState::STATE_RUNNING
+                    || b.st_state == pg_sys::BackendState::STATE_FASTPATH,
+                state_since: b.st_state_start_timestamp,
+            });
+        busy(others, since)
+    }
+}
+
+/// Sleeps for `micros`, as `pg_sleep` does: a cancel, `statement_timeout` or
+/// termination interrupts it with the usual error; shown in
+/// `pg_stat_activity` as wait event `Extension`.
+pub fn sleep(micros: Micros) {
+    let end = clock().saturating_add(micros);
+    loop {
+        pgrx::check_for_interrupts!();
+        let left = end.saturating_sub(clock());
+        if left <= 0 {
+            break;
+        }
+        let ms = left.saturating_add(999) / 1000;
+        // SAFETY: MyLatch is this backend's own latch, set up at its start.
+        unsafe {
+            pg_sys::WaitLatch(
+                pg_sys::MyLatch,
+                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as std::ffi::c_int,
+                ms as std::ffi::c_long,
+                pg_sys::PG_WAIT_EXTENSION,
+            );
+            pg_sys::ResetLatch(pg_sys::MyLatch);
+        }
+    }
 }
 
 #[cfg(test)]

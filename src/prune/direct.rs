@@ -36,6 +36,7 @@
 //! are checked as the executor checks them, and the WAL records carry the
 //! replica identity as for any delete.
 
+use crate::ffi::{tid_parts, triggers, Opened};
 use crate::lookup::{self, Catalog, Index};
 use crate::security;
 use crate::validity::Micros;
@@ -70,25 +71,16 @@ fn may_lock_sessions(cat: &Catalog) -> bool {
 /// trigger on delete (internal ones included: another table's foreign key to
 /// it). Locks it in RowExclusiveLock, as a DELETE would.
 fn nothing_fires_on_delete(table: pg_sys::Oid) -> bool {
-    // SAFETY: the relation is opened with RowExclusiveLock (kept to the end
-    // of the transaction) and closed here; the relcache fields read (the
-    // trigger array among them) are valid while it is open.
+    let rel = Opened::table(table, pg_sys::RowExclusiveLock);
+    // SAFETY: the relation is open; its relcache entry and trigger array are
+    // valid while it is.
     unsafe {
-        let rel = pg_sys::table_open(table, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
-        let desc = (*rel).trigdesc;
-        let ok = !(*(*rel).rd_rel).relhasrules
-            && (desc.is_null()
-                || std::slice::from_raw_parts((*desc).triggers, (*desc).numtriggers as usize).iter().all(|t| {
-                    (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) == 0
-                        || t.tgenabled == pg_sys::TRIGGER_DISABLED as std::ffi::c_char
-                }));
-        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
-        ok
+        !(*(*rel.rel()).rd_rel).relhasrules
+            && triggers(rel.rel()).iter().all(|t| {
+                (t.tgtype as u32 & pg_sys::TRIGGER_TYPE_DELETE) == 0
+                    || t.tgenabled == pg_sys::TRIGGER_DISABLED as std::ffi::c_char
+            })
     }
-}
-
-fn block_and_offset(t: &pg_sys::ItemPointerData) -> (u32, u16) {
-    pgrx::itemptr::item_pointer_get_both(*t)
 }
 
 /// An index scan that hands out, for each index entry, the TID of the heap
@@ -107,10 +99,7 @@ impl Scan {
     unsafe fn begin(rel: pg_sys::Relation, index: pg_sys::Relation, snapshot: pg_sys::Snapshot) -> Scan {
         // SAFETY: as the function's contract says.
         unsafe {
-            #[cfg(feature = "pg18")]
-            let scan = pg_sys::index_beginscan(rel, index, snapshot, std::ptr::null_mut(), 1, 0);
-            #[cfg(not(feature = "pg18"))]
-            let scan = pg_sys::index_beginscan(rel, index, snapshot, 1, 0);
+            let scan = crate::versions::index_beginscan(rel, index, snapshot, 1);
             Scan { rel, scan, snapshot }
         }
     }
@@ -143,7 +132,7 @@ impl Scan {
                     return None;
                 }
                 let mut t = *tid;
-                let buffer = pg_sys::ReadBuffer(self.rel, block_and_offset(&t).0);
+                let buffer = pg_sys::ReadBuffer(self.rel, tid_parts(t).0);
                 pg_sys::LockBuffer(buffer, pg_sys::BUFFER_LOCK_SHARE as i32);
                 let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
                 let mut all_dead = false;
@@ -188,7 +177,8 @@ pub fn lock_past_not_after(cat: &Catalog, cutoff: Micros, limit: usize) -> Optio
     let mut locked = Vec::with_capacity(limit.min(4096));
     // SAFETY:
     // - the relations are opened with RowShareLock, as SELECT ... FOR UPDATE
-    //   opens them, and closed with NoLock (the locks last to transaction end);
+    //   opens them, and stay open (`Opened`) until the function returns; the
+    //   locks last to transaction end;
     // - the id and not_after are read from the tuple while its buffer is
     //   locked, through the relation's own descriptor, at the columns
     //   `catalog()` checked (id is uuid, 16 bytes by reference; not_after a
@@ -198,8 +188,9 @@ pub fn lock_past_not_after(cat: &Catalog, cutoff: Micros, limit: usize) -> Optio
     // - an ERROR raised inside releases relations, buffers, the scan and the
     //   snapshot through the resource owner, as for any C caller.
     unsafe {
-        let rel = pg_sys::table_open(table, pg_sys::RowShareLock as pg_sys::LOCKMODE);
-        let idx = pg_sys::index_open(index, pg_sys::RowShareLock as pg_sys::LOCKMODE);
+        let opened = Opened::table(table, pg_sys::RowShareLock);
+        let opened_index = Opened::index(index, pg_sys::RowShareLock);
+        let (rel, idx) = (opened.rel(), opened_index.rel());
         let desc = (*rel).rd_att;
         lookup::with_latest_snapshot(|snapshot| {
             let mut scan = Scan::begin(rel, idx, snapshot);
@@ -245,8 +236,6 @@ pub fn lock_past_not_after(cat: &Catalog, cutoff: Micros, limit: usize) -> Optio
             }
             scan.end();
         });
-        pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
-        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
     }
     // SAFETY: makes the locks visible to the next statements of the
     // transaction, as the end of a statement does.
@@ -292,7 +281,8 @@ pub fn delete_children(cat: &Catalog, ids: &[[u8; 16]]) -> Option<HashSet<[u8; 1
 fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], blocked: &mut HashSet<[u8; 16]>) {
     // SAFETY:
     // - the relations are opened with RowExclusiveLock, as a DELETE opens
-    //   them, and closed with NoLock (the locks last to transaction end);
+    //   them, and stay open (`Opened`) until the function returns; the locks
+    //   last to transaction end;
     // - each key points into `ids`, which outlives the scan;
     // - the TIDs are used while the snapshot that found them visible is
     //   registered (see `lookup::with_latest_snapshot`), so each still has a normal
@@ -300,9 +290,11 @@ fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], blocked
     // - an ERROR raised inside releases relations, buffers, the scan and the
     //   snapshot through the resource owner, as for any C caller.
     unsafe {
-        let rel = pg_sys::table_open(table, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let opened = Opened::table(table, pg_sys::RowExclusiveLock);
+        let rel = opened.rel();
         pg_sys::CheckCmdReplicaIdentity(rel, pg_sys::CmdType::CMD_DELETE);
-        let idx = pg_sys::index_open(index, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let opened_index = Opened::index(index, pg_sys::RowExclusiveLock);
+        let idx = opened_index.rel();
         lookup::with_latest_snapshot(|snapshot| {
             let mut scan = Scan::begin(rel, idx, snapshot);
             // (visible version's TID, its session)
@@ -314,8 +306,8 @@ fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], blocked
                 }
             }
             scan.end();
-            found.sort_unstable_by_key(|(t, _)| block_and_offset(t));
-            found.dedup_by_key(|(t, _)| block_and_offset(t));
+            found.sort_unstable_by_key(|(t, _)| tid_parts(*t));
+            found.dedup_by_key(|(t, _)| tid_parts(*t));
             let cid = pg_sys::GetCurrentCommandId(true);
             for (mut t, i) in found {
                 pgrx::check_for_interrupts!();
@@ -332,7 +324,5 @@ fn delete_from(table: pg_sys::Oid, index: pg_sys::Oid, ids: &[[u8; 16]], blocked
                 }
             }
         });
-        pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
-        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
     }
 }
