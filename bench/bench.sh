@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
-throwaway bench "${BENCH_PORT:-54320}"
+throwaway bench "$(alloc_port)"
 DB=auth_sessions_bench
 psql() { "$(pg_bindir)/psql" -X -q -h "$SOCK" -p "$PORT" -U postgres "$@"; }
 

@@ -18,9 +18,8 @@ if [ ! -d "$fixture/migrations" ]; then
 fi
 fixture=$(cd "$fixture" && pwd)
 export PGHOST=$SOCK PGPORT=$PORT
-. scripts/common.sh
-. pg_test/common.sh
-. pg_test/gotrue_migrate.sh
+. pg_test/testlib.sh
+. pg_test/scenarios/gotrue_migrate.sh
 DB=auth_sessions_gotrue_bench
 raw() { "$bin/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 

@@ -12,7 +12,7 @@
 #   build put the objects in): a change to the SQL the extension installs
 #   needs a new version and an upgrade script;
 # - once the crate's version is a new one, its upgrade scripts from the last
-#   release must exist for both extension names (pg_test/upgrade.sh then
+#   release must exist for both extension names (pg_test/upgrade/upgrade.sh then
 #   updates every released version and compares with a fresh install).
 #
 # Run after the extension is installed (it reads the generated script).

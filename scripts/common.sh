@@ -71,6 +71,41 @@ throwaway() {
     DIR=$(pg_usable_dir "$PWD/target/$1" "/tmp/auth_sessions_$1_cluster.$PORT")
 }
 
+# alloc_port [COUNT]: the first of COUNT consecutive ports that no other
+# running test holds, now held by this script (its PID, $$) until it ends.
+# Every test layer takes its ports here, so concurrent runs (two majors, a
+# CI checkout beside a working copy) never share a port or a socket
+# directory. A port is held by making /tmp/auth_sessions_ports/PORT (mkdir
+# is atomic) with the holder's PID inside; a holder that has ended frees it.
+# TEST_PORT_BASE (default 54310) is where the search starts.
+alloc_port() {
+    local count=${1:-1} dir=/tmp/auth_sessions_ports port=${TEST_PORT_BASE:-54310} i
+    mkdir -p "$dir"
+    while [ "$port" -lt 65000 ]; do
+        for ((i = 0; i < count; i++)); do
+            hold_port "$dir" $((port + i)) || break
+        done
+        if [ "$i" -eq "$count" ]; then echo "$port"; return 0; fi
+        # Give back the ones taken, and try after the one that is held.
+        for ((; i > 0; i--)); do rm -rf "${dir:?}/$((port + i - 1))"; done
+        port=$((port + 1))
+    done
+    die "alloc_port: no $count free ports from ${TEST_PORT_BASE:-54310}"
+}
+
+# hold_port DIR PORT: takes PORT for this script unless a live process holds it.
+hold_port() {
+    local held=$1/$2 pid
+    if ! mkdir "$held" 2>/dev/null; then
+        pid=$(cat "$held/pid" 2>/dev/null || true)
+        if [ -n "$pid" ] && { [ "$pid" = $$ ] || kill -0 "$pid" 2>/dev/null; }; then return 1; fi
+        # Its holder has ended: take it over.
+        rm -rf "$held"
+        mkdir "$held" 2>/dev/null || return 1
+    fi
+    echo $$ >"$held/pid"
+}
+
 # Install the extension (built in the dev profile unless PROFILE=release)
 # into the server that $PG_CONFIG names.
 install_extension() {

@@ -2,7 +2,7 @@
 -- at any point of a Supabase database's life and completes itself when
 -- GoTrue's migrations have made what it reads (issue 22, src/attach/). What
 -- this creates equals what the 0.5.0 install script creates
--- (pg_test/upgrade.sh compares them object by object).
+-- (pg_test/upgrade/upgrade.sh compares them object by object).
 -- (The same script, under the other name, updates the other extension name.)
 
 CREATE FUNCTION "session_tables_missing"() RETURNS TEXT[] /* Vec < String > */

@@ -1,7 +1,7 @@
 -- What an installation of extension :'ext' consists of, one line per fact,
 -- sorted, so that two databases can be compared with diff: an install of the
 -- current version and a released version brought up to it with ALTER
--- EXTENSION ... UPDATE must print the same (pg_test/upgrade.sh).
+-- EXTENSION ... UPDATE must print the same (pg_test/upgrade/upgrade.sh).
 --
 -- Covered: every member (pg_depend, deptype 'e'); for functions and
 -- procedures pg_get_functiondef, owner, privileges and comment; for tables,

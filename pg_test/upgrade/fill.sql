@@ -1,7 +1,7 @@
 -- What a database using the extension holds besides the rows
 -- (pg_test/fixtures/populate.sql): roles with privileges on the extension's
 -- objects, and tables whose row-level-security policies, a view and a check
--- constraint call its functions. pg_test/upgrade.sh runs this on a released
+-- constraint call its functions. pg_test/upgrade/upgrade.sh runs this on a released
 -- version before ALTER EXTENSION ... UPDATE, and on a fresh install of the
 -- current version, and compares the two.
 SET client_min_messages = warning;

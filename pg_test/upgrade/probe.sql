@@ -1,5 +1,5 @@
 -- Behaviour that must be the same on an updated and a fresh install
--- (pg_test/upgrade.sh): answers at a fixed time, row-level security as
+-- (pg_test/upgrade/upgrade.sh): answers at a fixed time, row-level security as
 -- a role like PostgREST's authenticated, the view, and the write paths (rolled back).
 \set QUIET on
 \pset format unaligned
