@@ -83,12 +83,9 @@ fn active_snapshot() -> Option<&'static pg_sys::SnapshotData> {
 }
 
 fn xids(p: *const pg_sys::TransactionId, n: i32) -> &'static [pg_sys::TransactionId] {
-    if p.is_null() || n <= 0 {
-        &[]
-    } else {
-        // SAFETY: a snapshot's xip/subxip arrays hold xcnt/subxcnt entries.
-        unsafe { std::slice::from_raw_parts(p, n as usize) }
-    }
+    // SAFETY: a snapshot's xip/subxip arrays hold xcnt/subxcnt entries (or
+    // are NULL), read while the snapshot is.
+    unsafe { crate::ffi::slice(p, n) }
 }
 
 fn own_transaction() -> (u32, u32) {
