@@ -33,6 +33,7 @@ mod sessions;
 mod current;
 mod planner;
 mod devices;
+mod session_checks;
 mod limits;
 mod guard;
 mod prune;

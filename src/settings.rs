@@ -57,6 +57,8 @@ static ALLOW_LOW_AAL: GucSetting<i32> = GucSetting::<i32>::new(0);
 static MAX_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(0);
 static LIMIT_STRATEGY: GucSetting<LimitStrategy> = GucSetting::<LimitStrategy>::new(LimitStrategy::EvictOldest);
 static HOIST_CURRENT_SESSION: GucSetting<bool> = GucSetting::<bool>::new(true);
+/// Read by the event trigger of sql/session_checks.sql (by name).
+static SESSION_CHECK_SCHEMAS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static PRUNE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
 static PRUNE_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 static PRUNE_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
@@ -268,6 +270,14 @@ fn define() {
         c"Evaluate auth.current_session_is_valid(), current_session_aal() and session_id() once per statement.",
         c"Their planner support function rewrites their calls as (SELECT ...) InitPlans when planning. Turning it off only makes policies slower.",
         &HOIST_CURRENT_SESSION,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"auth_sessions.session_check_schemas",
+        c"Schemas (comma-separated) whose tables get the session check when a CREATE or ALTER TABLE leaves them with row security.",
+        c"The event trigger auth_sessions_session_checks adds the policy auth.enforce_session_check() adds, as the role that ran the command. Empty: none.",
+        &SESSION_CHECK_SCHEMAS,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -89,8 +89,28 @@ INSERT INTO bad (typ, ord, expr) SELECT t::regtype, o, e FROM (VALUES
     ('record', 6, '(SELECT r FROM (SELECT 1 AS id, 2 AS user_id, 3 AS created_at, 4 AS not_after, 5 AS refreshed_at, 6 AS aal) r)'),
     ('record', 7, $$(SELECT r FROM (SELECT s.id, s.user_id, s.created_at, s.not_after, s.refreshed_at, 'aal9'::text AS aal FROM auth.sessions s) r LIMIT 1)$$),
     ('record', 8, $$(SELECT r FROM (SELECT NULL::uuid AS id, NULL::uuid AS user_id, 'infinity'::timestamptz AS created_at, '-infinity'::timestamptz AS not_after, 'infinity'::timestamp AS refreshed_at, NULL::text AS aal) r)$$),
-    ('internal', 1, 'NULL')
+    ('internal', 1, 'NULL'),
+    ('regclass', 1, $$'public.bad_input_notes'$$),
+    ('regclass', 2, 'NULL'),
+    ('regclass', 3, $$0::oid::regclass$$),
+    ('regclass', 4, $$4294967295::oid::regclass$$),
+    ('regclass', 5, $$'auth.sessions_pkey'$$),
+    ('regclass', 6, $$'pg_catalog.pg_class'$$),
+    ('regclass', 7, $$'no_such_table'$$),
+    ('name', 1, $$'public'$$),
+    ('name', 2, 'NULL'),
+    ('name', 3, $$''$$),
+    ('name', 4, $$repeat('x', 1000)$$),
+    ('name', 5, $$'pg_catalog'$$),
+    ('oid', 1, '0'),
+    ('oid', 2, 'NULL'),
+    ('oid', 3, '4294967295'),
+    ('oid', 4, '-1')
 ) v(t, o, e);
+-- The table and role the session-check functions work on.
+CREATE ROLE authenticated NOLOGIN;
+CREATE TABLE public.bad_input_notes (id int);
+ALTER TABLE public.bad_input_notes ENABLE ROW LEVEL SECURITY;
 
 CREATE TEMP TABLE attempts (what text, sqlstate text, message text);
 
@@ -206,7 +226,10 @@ SELECT what, sqlstate FROM attempts WHERE what LIKE '%(ordinary)' AND sqlstate <
 -- The offenders: internal errors (none expected).
 SELECT what, sqlstate, message FROM attempts WHERE sqlstate LIKE 'XX%' ORDER BY what;
 -- Nothing was left behind.
-SELECT count(*) AS sessions, (SELECT count(*) FROM auth.refresh_tokens) AS tokens FROM auth.sessions;
+SELECT count(*) AS sessions, (SELECT count(*) FROM auth.refresh_tokens) AS tokens,
+       (SELECT count(*) FROM pg_policy) AS policies FROM auth.sessions;
 
+DROP TABLE public.bad_input_notes;
 DROP EXTENSION auth_sessions;
 DROP SCHEMA auth;
+DROP ROLE authenticated;
