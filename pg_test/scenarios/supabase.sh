@@ -19,7 +19,10 @@
 #      anon can do none of it, nor loosen a setting; service_role only through
 #      the PostgREST wrappers of the README's recipe;
 #   3. PostgREST-style transactions as authenticated: a revoked session reads
-#      nothing from a table whose policy checks the session;
+#      nothing from a table whose policy checks the session; the README's
+#      "logout everywhere" calls give every table of public and
+#      storage.objects the check (requests as Storage makes them), the
+#      coverage report, the opt-in for tables to come;
 #   4. Supabase's event triggers and the extension's coexist;
 #   5. the background worker prunes GoTrue's tables, as their owner, and a
 #      pg_cron job that postgres scheduled does (skipped, saying so, without
@@ -275,6 +278,61 @@ check "the README's query lists what DROP EXTENSION ... CASCADE would take" \
     "policy live session on table notes|policy live session writes on table notes|policy mfa for payouts on table payouts|policy own_notes on table notes|policy revoked sessions see nothing on table notes|trigger enforce_session_limit on table auth.sessions" \
     "$(readme_block extension-dependents | as postgres "$db" -f - | tr '\n' '|' | sed 's/|$//')"
 
+log "revocation everywhere: the README's two calls, storage.objects included, as Storage runs its queries"
+as postgres "$db" -c "
+    CREATE TABLE public.todos (id bigint PRIMARY KEY, user_id uuid NOT NULL DEFAULT auth.uid(), title text);
+    ALTER TABLE public.todos ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY own_todos ON public.todos FOR ALL TO authenticated
+        USING (auth.uid() = user_id) WITH CHECK (auth.uid() = user_id);
+    INSERT INTO public.todos VALUES (1, '$one', 'mine'), (2, gen_random_uuid(), 'theirs');
+    INSERT INTO storage.buckets (id, name) VALUES ('avatars', 'avatars');
+    INSERT INTO storage.objects (bucket_id, name, owner) VALUES ('avatars', '$one/me.png', '$one');
+    CREATE POLICY \"own files\" ON storage.objects FOR ALL TO authenticated
+        USING (owner = auth.uid()) WITH CHECK (owner = auth.uid());" >/dev/null
+gotrue_signin "$db" "$one" a1000000-0000-4000-8000-000000000011 valid ua/11
+gotrue_signin "$db" "$one" a1000000-0000-4000-8000-000000000012 valid ua/12
+# as_session SESSION SQL: one request of user one's session, as PostgREST
+# and Storage make it (role authenticated, the verified claims set).
+as_session() {
+    as authenticator "$db" -c "BEGIN; SET LOCAL ROLE authenticated;
+        SELECT set_config('request.jwt.claims', '{\"sub\":\"$one\",\"role\":\"authenticated\",\"session_id\":\"$1\"}', true) IS NULL;
+        $2; ROLLBACK;" 2>&1 | tail -1
+}
+sees="SELECT (SELECT count(*) FROM public.todos) || ' ' || (SELECT count(*) FROM storage.objects)"
+changes="WITH u AS (UPDATE storage.objects SET metadata = '{}' RETURNING 1), d AS (DELETE FROM public.todos RETURNING 1)
+         SELECT (SELECT count(*) FROM u) || ' ' || (SELECT count(*) FROM d)"
+valid_before=$(as_session a1000000-0000-4000-8000-000000000012 "$sees")
+check "before: a session reads its todo and its file" "1 1" "$(as_session a1000000-0000-4000-8000-000000000011 "$sees")"
+as postgres "$db" -c "SELECT auth.revoke_session('a1000000-0000-4000-8000-000000000011')" >/dev/null
+check "the gap: its token, revoked, still reads them (policies that never ask)" "1 1" \
+    "$(as_session a1000000-0000-4000-8000-000000000011 "$sees")"
+readme_block logout-everywhere | as postgres "$db" -f - >"$work/logout-everywhere.out"
+check "the README's two calls, as postgres: the check on public's tables and on storage.objects" "t" \
+    "$(tail -1 "$work/logout-everywhere.out")"
+check "so that every table of public with row security has it" 0 \
+    "$(as postgres "$db" -c "SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relrowsecurity
+        AND NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'auth_sessions_valid_session')")"
+check "the revoked session reads nothing: no todo, no file" "0 0" "$(as_session a1000000-0000-4000-8000-000000000011 "$sees")"
+check "updates and deletes nothing" "0 0" "$(as_session a1000000-0000-4000-8000-000000000011 "$changes")"
+check "uploads nothing (42501)" 42501 \
+    "$(sqlstate authenticator "$db" -c "BEGIN; SET LOCAL ROLE authenticated;
+        SELECT set_config('request.jwt.claims', '{\"sub\":\"$one\",\"session_id\":\"a1000000-0000-4000-8000-000000000011\"}', true);
+        INSERT INTO storage.objects (bucket_id, name, owner) VALUES ('avatars', '$one/new.png', '$one'); COMMIT;")"
+check "a still-valid session sees exactly what it saw" "$valid_before" "$(as_session a1000000-0000-4000-8000-000000000012 "$sees")"
+check "and changes what it could" "1 1" "$(as_session a1000000-0000-4000-8000-000000000012 "$changes")"
+as postgres "$db" -c "SELECT auth.revoke_session('a1000000-0000-4000-8000-000000000012')" >/dev/null
+check "the coverage report says why storage.objects and public.todos are covered" \
+    "storage.objects covered by a restrictive policy|public.todos covered by a restrictive policy" \
+    "$(as postgres "$db" -c "SELECT object || ' ' || reason FROM auth.session_check_coverage()
+        WHERE object IN ('storage.objects', 'public.todos') AND covered ORDER BY object DESC" | tr '\n' '|' | sed 's/|$//')"
+readme_block coverage | as postgres "$db" -F'|' -f - >"$work/coverage.out"
+check "the README's coverage query lists no auth_sessions table as uncovered, and runs" "" \
+    "$(grep -E '^(public\.(todos|notes|payouts)|storage\.objects)\|' "$work/coverage.out" || true)"
+readme_block session-check-schemas | as postgres "$db" -f - >/dev/null
+check "tables to come: in a new connection, a table given row security gets the check" 1 \
+    "$(as postgres "$db" -c "CREATE TABLE public.later_notes (id int); ALTER TABLE public.later_notes ENABLE ROW LEVEL SECURITY;
+        SELECT count(*) FROM pg_policy WHERE polrelid = 'public.later_notes'::regclass AND polname = 'auth_sessions_valid_session'")"
+
 log "Supabase's event triggers and the extension's, together"
 check "the event triggers of both are there" "auth_sessions_attach auth_sessions_guard issue_graphql_placeholder issue_pg_cron_access" \
     "$(as postgres "$db" -c "SELECT string_agg(evtname, ' ' ORDER BY evtname) FROM pg_event_trigger
@@ -334,7 +392,8 @@ fingerprint() {
     as supabase_admin "$db" <<'SQL'
 SELECT 'extension ' || extname || ' ' || extversion FROM pg_extension WHERE extname LIKE 'auth_sessions%';
 SELECT 'limit triggers ' || count(*) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass AND tgname = 'enforce_session_limit';
-SELECT 'policy ' || polname || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polrelid = 'public.notes'::regclass ORDER BY 1;
+SELECT 'policy ' || polrelid::regclass || ' ' || polname || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy
+ WHERE polrelid IN ('public.notes'::regclass, 'public.todos'::regclass, 'storage.objects'::regclass) ORDER BY 1;
 SELECT 'acl ' || p.oid::regprocedure || ' ' || array_to_string(array(SELECT unnest(p.proacl)::text ORDER BY 1), ',')
   FROM pg_proc p WHERE p.pronamespace IN ('auth'::regnamespace, 'public'::regnamespace)
    AND (p.proname LIKE 'admin\_%' OR p.proname IN ('revoke_session', 'session_stats', 'prune_sessions')) ORDER BY 1;
