@@ -25,6 +25,8 @@ log "measuring lookups and policies (best of several runs each)"
 psql -d "$DB" -f bench/measure.sql
 log "the policy in fresh connections (the first statement of each)"
 SOCK=$SOCK PORT=$PORT DB=$DB bench/fresh.sh
+log "the session check (auth.enforce_session_check) on a table with an auth.uid() = user_id policy, warm and fresh"
+SOCK=$SOCK PORT=$PORT DB=$DB bench/session_check.sh
 log "sign-ins under the per-user limit (pgbench, tps and WAL per sign-in)"
 SOCK=$SOCK PORT=$PORT DB=$DB bench/signin.sh
 log "pruning: throughput against one DELETE and GoTrue-style batches"

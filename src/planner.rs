@@ -117,6 +117,22 @@ unsafe fn is_hoisted_query(query: *mut pg_sys::Query) -> bool {
     }
 }
 
+/// Whether `node` is a bare call of the extension's own
+/// `auth.current_session_is_valid()` (recognized by its code, as below).
+///
+/// SAFETY: `node` is NULL or a valid expression node.
+pub unsafe fn is_session_check_call(node: *mut pg_sys::Node) -> bool {
+    // SAFETY: as the function's contract says; the tag is read before the
+    // node is taken for a FuncExpr.
+    unsafe {
+        !node.is_null()
+            && (*node).type_ == NodeTag::T_FuncExpr
+            && is_hoistable(node.cast())
+            && PgProc::new((*node.cast::<pg_sys::FuncExpr>()).funcid)
+                .is_some_and(|p| p.prosrc().as_bytes() == OURS[0].0.to_bytes())
+    }
+}
+
 /// One of the extension's own three functions, whatever its name and schema:
 /// a C function whose code is this library's (a user's function called
 /// `auth.session_id`, say, is never touched).

@@ -3,9 +3,13 @@
 //! sql/session_checks.sql), and the coverage report, which needs to know
 //! whether a policy is a session check. That is decided here, from the
 //! policy's stored expression trees (rule.rs holds the rule; this module
-//! reduces PostgreSQL's nodes to it).
+//! reduces PostgreSQL's nodes to it). order.rs keeps the check from costing
+//! the table's own policies their indexes.
 
+mod order;
 mod rule;
+
+pub use order::register;
 
 use crate::lookup::spi_failed;
 use pgrx::prelude::*;

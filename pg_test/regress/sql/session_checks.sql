@@ -115,6 +115,29 @@ BEGIN;
 INSERT INTO app.notes VALUES (100, '00000000-0000-4000-8000-000000000001', 'from a revoked session');
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
+-- The check keeps the table's own policy on its index: PostgreSQL applies a
+-- restrictive policy's condition before the permissive ones, and then lets
+-- no later condition that is not leakproof drive an index scan; the
+-- extension moves a bare auth.current_session_is_valid() condition last
+-- (the conditions are ANDed either way).
+CREATE INDEX notes_user_id ON app.notes (user_id);
+BEGIN;
+:request
+SET LOCAL enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM app.notes;
+ROLLBACK;
+-- The same policy written by hand (a restrictive policy of one's own) too;
+-- one with more in it keeps PostgreSQL's order.
+CREATE POLICY by_hand ON app.todos AS RESTRICTIVE TO authenticated USING (auth.current_session_is_valid());
+CREATE POLICY more ON app.todos AS RESTRICTIVE TO authenticated USING (auth.current_session_is_valid() AND id > 0);
+CREATE INDEX todos_user_id ON app.todos (user_id);
+BEGIN;
+:request
+SET LOCAL enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM app.todos;
+ROLLBACK;
+DROP POLICY by_hand ON app.todos;
+DROP POLICY more ON app.todos;
 -- A valid session (a) sees exactly what it saw before, and may write.
 CREATE FUNCTION pg_temp.as_session_a() RETURNS void LANGUAGE sql AS $$
     SELECT set_config('request.jwt.claims',

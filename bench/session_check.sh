@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The session check's cost (auth.enforce_session_check: one restrictive
+# policy calling auth.current_session_is_valid()) on a table with a typical
+# Supabase policy, `auth.uid() = user_id`: each query with and without it,
+# side by side, as authenticated with claims set (as PostgREST does).
+#   - todos (1M rows, 100k users): count(*) of the user's rows, first by a
+#     scan (the policy filters every row), then through an index on user_id
+#     (the user's ten rows; 500 statements per timing);
+#   - each statement in a new connection (the library not loaded yet, as in a
+#     database without shared_preload_libraries), and with the library
+#     preloaded (session_preload_libraries, as with shared_preload_libraries).
+# Best of several runs each. Needs SOCK, PORT, DB (the bench dataset loaded).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+bin=$(pg_bindir)
+RUNS=${FRESH_RUNS:-7}
+psql() { "$bin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres -d "$DB" "$@"; }
+
+psql <<'SQL'
+SET client_min_messages = warning;
+-- Supabase's auth.uid(), as its init scripts define it (here in schema public).
+CREATE OR REPLACE FUNCTION public.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),
+                    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'))::uuid $$;
+DROP TABLE IF EXISTS public.todos;
+CREATE TABLE public.todos AS
+    SELECT n AS id, ('00000000-0000-4000-8000-' || lpad(to_hex(1 + n % 100000), 12, '0'))::uuid AS user_id,
+           md5(n::text) AS title
+      FROM generate_series(1, 1000000) n;
+ALTER TABLE public.todos ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_todos ON public.todos FOR ALL TO authenticated USING (public.uid() = user_id) WITH CHECK (public.uid() = user_id);
+GRANT SELECT ON public.todos TO authenticated;
+VACUUM ANALYZE public.todos;
+SQL
+read -r session user < <(psql -F ' ' -c "SELECT id, user_id FROM auth.sessions WHERE auth.session_is_valid(id) LIMIT 1")
+claims="{\"sub\":\"$user\",\"role\":\"authenticated\",\"session_id\":\"$session\"}"
+
+# warm LOOPS: the best of 5 timings (ms) of LOOPS statements `SELECT count(*)
+# FROM public.todos`, each planned anew, in one connection; prints "ms count".
+warm() {
+    psql <<SQL | tail -1
+SELECT set_config('request.jwt.claims', '$claims', false) IS NULL;
+SET ROLE authenticated;
+CREATE FUNCTION pg_temp.run(loops int) RETURNS bigint LANGUAGE plpgsql AS \$\$
+DECLARE n bigint; BEGIN FOR i IN 1 .. loops LOOP EXECUTE 'SELECT count(*) FROM public.todos' INTO n; END LOOP; RETURN n; END \$\$;
+SELECT pg_temp.run(1);
+CREATE TEMP TABLE t (ms numeric, n bigint);
+DO \$\$ DECLARE t0 timestamptz; n bigint; BEGIN
+    FOR i IN 1 .. 5 LOOP
+        t0 := clock_timestamp(); n := pg_temp.run($1);
+        INSERT INTO t VALUES (extract(epoch FROM clock_timestamp() - t0) * 1000, n);
+    END LOOP; END \$\$;
+SELECT round(min(ms), 1) || ' ' || max(n) FROM t;
+SQL
+}
+
+# fresh [PRELOAD]: the best of RUNS new connections running the count once,
+# timed by psql (planning and, without PRELOAD, the library's loading included).
+fresh() {
+    local best="" t
+    for _ in $(seq 1 "$RUNS"); do
+        t=$(PGOPTIONS="${1:+-c session_preload_libraries=auth_sessions}" psql <<SQL | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+SET ROLE authenticated;
+SELECT set_config('request.jwt.claims', '$claims', false) IS NULL;
+\timing on
+SELECT count(*) FROM public.todos;
+SQL
+)
+        best=$(awk -v a="${best:-$t}" -v b="$t" 'BEGIN { print (b < a ? b : a) }')
+    done
+    echo "$best"
+}
+
+row() { # row WHAT BASE_MS CHECK_MS
+    printf '%-78s %9s %9s %8s\n' "$1" "$2" "$3" "$(awk -v a="$3" -v b="$2" 'BEGIN { printf "%.2f", a / b }')"
+}
+on()  { psql -c "SELECT auth.enforce_session_check('public.todos')" >/dev/null; }
+off() { psql -c "SELECT auth.drop_session_check('public.todos')" >/dev/null; }
+
+printf '%-78s %9s %9s %8s\n' "count(*) FROM todos as authenticated, policy auth.uid() = user_id" "ms" "+ check" "x"
+read -r scan_base n_base < <(warm 1); on; read -r scan_check n_check < <(warm 1); off
+[ "$n_base" = "$n_check" ] || echo "ANSWERS DIFFER: $n_base / $n_check"
+row "scan of 1M rows (the user's $n_base), one statement" "$scan_base" "$scan_check"
+psql -c "CREATE INDEX todos_user_id ON public.todos (user_id)" -c "ANALYZE public.todos"
+read -r idx_base n_base < <(warm 500); on; read -r idx_check n_check < <(warm 500); off
+[ "$n_base" = "$n_check" ] || echo "ANSWERS DIFFER: $n_base / $n_check"
+row "index on user_id, 500 statements (each planned anew)" "$idx_base" "$idx_check"
+fresh_base=$(fresh); on; fresh_check=$(fresh); off
+row "index on user_id, each statement in a new connection (library not loaded)" "$fresh_base" "$fresh_check"
+pre_base=$(fresh preload); on; pre_check=$(fresh preload); off
+row "the same, library preloaded (session_preload_libraries)" "$pre_base" "$pre_check"
+psql -c "DROP TABLE public.todos" -c "DROP FUNCTION public.uid()"
