@@ -133,6 +133,18 @@ pub unsafe fn is_session_check_call(node: *mut pg_sys::Node) -> bool {
     }
 }
 
+/// Whether `query` is the `SELECT auth.current_session_is_valid()` that
+/// `init_plan_for` made of a call (for session_checks/order.rs).
+///
+/// SAFETY: `query` is NULL or a valid Query.
+pub unsafe fn is_hoisted_session_check(query: *mut pg_sys::Query) -> bool {
+    // SAFETY: as the function's contract says (see is_hoisted_query).
+    unsafe {
+        is_hoisted_query(query)
+            && is_session_check_call((*list_cells((*query).targetList)[0].ptr_value.cast::<pg_sys::TargetEntry>()).expr.cast())
+    }
+}
+
 /// One of the extension's own three functions, whatever its name and schema:
 /// a C function whose code is this library's (a user's function called
 /// `auth.session_id`, say, is never touched).

@@ -10,67 +10,111 @@
 //! user_id` (not leakproof: `current_setting`) turns the user's index scan
 //! into a scan of the whole table, the policy checked on every row.
 //!
-//! So before each statement is planned (a `planner_hook`), a security qual
-//! that is exactly a call of `auth.current_session_is_valid()` (the policy
+//! So when the planner builds a table's RelOptInfo (`get_relation_info_hook`,
+//! before it distributes the table's security quals), a security qual that
+//! is exactly a call of `auth.current_session_is_valid()` — the policy
 //! `auth.enforce_session_check()` makes, or one written by hand; recognized
-//! by the function's code, not its name) moves to the end of its table's
-//! list. The conditions are ANDed either way, so which rows pass is
-//! unchanged; only the order in which the policies' own conditions run
-//! changes (they are all the table owner's code, and the check reads no row),
-//! and the user's conditions can drive an index again. Every query level is
-//! visited: subqueries, CTEs, sublinks, and policies' own sublinks.
-//!
-//! The hook exists once the library is loaded: preloaded
-//! (`shared_preload_libraries` or `session_preload_libraries`), or from a
-//! connection's second planning on; the statement whose planning loads the
-//! library keeps PostgreSQL's order (the README says so).
+//! by the function's code, not its name, in either form planning has left it
+//! (the call, or the InitPlan the support function made of it) — moves to
+//! the end of the table's list. The conditions are ANDed either way, so
+//! which rows pass is unchanged; only the order in which the policies' own
+//! conditions run changes (they are all the table owner's code, and the
+//! check reads no row), and the user's conditions can drive an index again.
+//! The hook runs after the statement's expressions were simplified, which
+//! is what loads the library in a connection that had not loaded it: so it
+//! applies from a connection's first statement.
 
 use crate::ffi::list_cells;
 use pgrx::pg_sys;
 use pgrx::pg_sys::NodeTag;
 use pgrx::prelude::*;
-use std::ffi::{c_char, c_int, c_void};
 
-/// The planner hook that was installed before ours.
-static mut PREVIOUS_PLANNER: pg_sys::planner_hook_type = None;
+/// The hook that was installed before ours.
+static mut PREVIOUS: pg_sys::get_relation_info_hook_type = None;
 
 /// Installs the hook; called once per backend from `_PG_init`.
 pub fn register() {
-    // SAFETY: called once per backend from _PG_init, before any statement is
-    // planned with the library loaded; the hook chains to the previous one.
+    // SAFETY: called once per backend from _PG_init; the hook chains to the
+    // previous one.
     unsafe {
-        PREVIOUS_PLANNER = pg_sys::planner_hook;
-        pg_sys::planner_hook = Some(plan);
+        PREVIOUS = pg_sys::get_relation_info_hook;
+        pg_sys::get_relation_info_hook = Some(relation_info);
     }
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn plan(
-    parse: *mut pg_sys::Query,
-    query_string: *const c_char,
-    cursor_options: c_int,
-    bound_params: pg_sys::ParamListInfo,
-) -> *mut pg_sys::PlannedStmt {
-    // SAFETY: `parse` is the statement's Query tree, which the planner is
-    // about to take and may change as it likes; only list cells of its
-    // RTEs' securityQuals are moved. PREVIOUS_PLANNER is written once, in
-    // _PG_init, before any planning.
+unsafe extern "C-unwind" fn relation_info(
+    root: *mut pg_sys::PlannerInfo,
+    relation: pg_sys::Oid,
+    inhparent: bool,
+    rel: *mut pg_sys::RelOptInfo,
+) {
+    // SAFETY: called by the planner for a base relation of `root`, whose
+    // simple_rte_array holds its RTE at `rel->relid`; the security quals are
+    // not distributed yet (query_planner builds the rels first). PREVIOUS is
+    // written once, in _PG_init.
     unsafe {
-        if !parse.is_null() {
-            visit(parse.cast(), std::ptr::null_mut());
+        if !root.is_null() && !rel.is_null() && !(*root).simple_rte_array.is_null() {
+            let rte = *(*root).simple_rte_array.add((*rel).relid as usize);
+            if !rte.is_null() {
+                move_checks_last(root, rte);
+            }
         }
-        match PREVIOUS_PLANNER {
-            Some(previous) => previous(parse, query_string, cursor_options, bound_params),
-            None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
+        if let Some(previous) = PREVIOUS {
+            previous(root, relation, inhparent, rel);
         }
     }
 }
 
-/// Moves the session-check calls of one RTE's securityQuals to its end.
+/// Whether one security qual (after preprocessing: an implicit-AND List) is
+/// the bare session check: one item, the call itself or the InitPlan
+/// parameter the support function made of it.
 ///
-/// SAFETY: `rte` is a valid RangeTblEntry whose securityQuals is NIL or a
-/// List of expression nodes.
-unsafe fn move_checks_last(rte: *mut pg_sys::RangeTblEntry) {
+/// SAFETY: `qual` is a node of the RTE's preprocessed securityQuals.
+unsafe fn is_session_check(root: *mut pg_sys::PlannerInfo, qual: *mut pg_sys::Node) -> bool {
+    // SAFETY: the tags are read before the nodes are taken for their
+    // structs; the init_plans and subroots lists are the planner's own.
+    unsafe {
+        if qual.is_null() {
+            return false;
+        }
+        let item = if (*qual).type_ == NodeTag::T_List {
+            match list_cells(qual.cast()) {
+                [only] => only.ptr_value.cast::<pg_sys::Node>(),
+                _ => return false,
+            }
+        } else {
+            qual
+        };
+        if crate::planner::is_session_check_call(item) {
+            return true;
+        }
+        if item.is_null() || (*item).type_ != NodeTag::T_Param {
+            return false;
+        }
+        let param = &*item.cast::<pg_sys::Param>();
+        if param.paramkind != pg_sys::ParamKind::PARAM_EXEC {
+            return false;
+        }
+        // The InitPlan that sets it, and the query it plans.
+        let subplan = list_cells((*root).init_plans).iter().map(|c| c.ptr_value.cast::<pg_sys::SubPlan>()).find(|sp| {
+            !sp.is_null() && list_cells((**sp).setParam).iter().any(|c| c.int_value == param.paramid)
+        });
+        let Some(subplan) = subplan else { return false };
+        let subroots = list_cells((*(*root).glob).subroots);
+        let Some(subroot) = usize::try_from((*subplan).plan_id - 1).ok().and_then(|i| subroots.get(i)) else {
+            return false;
+        };
+        let subroot = subroot.ptr_value.cast::<pg_sys::PlannerInfo>();
+        !subroot.is_null() && crate::planner::is_hoisted_session_check((*subroot).parse)
+    }
+}
+
+/// Moves the session checks of one RTE's securityQuals to its end.
+///
+/// SAFETY: `rte` is a valid RangeTblEntry of `root`, whose securityQuals is
+/// NIL or a List of preprocessed quals.
+unsafe fn move_checks_last(root: *mut pg_sys::PlannerInfo, rte: *mut pg_sys::RangeTblEntry) {
     // SAFETY: as the function's contract says; the list is rebuilt with the
     // same node pointers, in the planner's memory context.
     unsafe {
@@ -78,43 +122,15 @@ unsafe fn move_checks_last(rte: *mut pg_sys::RangeTblEntry) {
         if quals.len() < 2 {
             return;
         }
-        let is_check = |cell: &pg_sys::ListCell| crate::planner::is_session_check_call(cell.ptr_value.cast());
-        let Some(first_other_after_check) = quals.iter().position(is_check).map(|i| quals[i..].iter().any(|c| !is_check(c)))
-        else {
-            return;
-        };
-        if !first_other_after_check {
+        let checks: Vec<bool> = quals.iter().map(|c| is_session_check(root, c.ptr_value.cast())).collect();
+        let Some(first) = checks.iter().position(|c| *c) else { return };
+        if checks[first..].iter().all(|c| *c) {
             return;
         }
         let mut reordered: *mut pg_sys::List = std::ptr::null_mut();
-        for cell in quals.iter().filter(|c| !is_check(c)).chain(quals.iter().filter(|c| is_check(c))) {
+        for (cell, _) in quals.iter().zip(&checks).filter(|(_, c)| !**c).chain(quals.iter().zip(&checks).filter(|(_, c)| **c)) {
             reordered = pg_sys::lappend(reordered, cell.ptr_value);
         }
         (*rte).securityQuals = reordered;
-    }
-}
-
-/// The walker: every RTE (before its contents), every query level, every
-/// expression.
-unsafe extern "C-unwind" fn visit(node: *mut pg_sys::Node, context: *mut c_void) -> bool {
-    // SAFETY: `node` comes from PostgreSQL's walkers over a valid tree; its
-    // tag says which struct it is.
-    unsafe {
-        if node.is_null() {
-            return false;
-        }
-        match (*node).type_ {
-            NodeTag::T_Query => pg_sys::query_tree_walker(
-                node.cast(),
-                Some(visit),
-                context,
-                pg_sys::QTW_EXAMINE_RTES_BEFORE as c_int,
-            ),
-            NodeTag::T_RangeTblEntry => {
-                move_checks_last(node.cast());
-                false
-            }
-            _ => pg_sys::expression_tree_walker(node, Some(visit), context),
-        }
     }
 }

@@ -275,6 +275,17 @@ SELECT c.oid::regclass AS table, count(p.oid) AS checks
   FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid AND p.polname = 'auth_sessions_valid_session'
  WHERE c.relname IN ('t1', 't2', 't3', 't4', 'not_listed') GROUP BY c.oid ORDER BY c.relname;
 
+-- The order holds from a connection's first statement, whose planning loads
+-- the library.
+\c -
+BEGIN;
+SELECT set_config('request.jwt.claims',
+    '{"sub":"00000000-0000-4000-8000-000000000001","role":"authenticated","session_id":"b0000000-0000-4000-8000-00000000000b"}', true) IS NULL AS claims_set;
+SET LOCAL ROLE authenticated;
+SET LOCAL enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM app.notes;
+ROLLBACK;
+SET TimeZone = 'UTC';
 -- The policies depend on the extension's function: DROP EXTENSION names them.
 DROP EXTENSION auth_sessions;
 \echo :LAST_ERROR_SQLSTATE
