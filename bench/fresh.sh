@@ -14,20 +14,13 @@ psql() { "$bin/psql" -X -q -At -h "$SOCK" -p "$PORT" -U postgres -d "$DB" "$@"; 
 session=$(psql -c "SET auth_sessions.timebox = '3d'; SET auth_sessions.inactivity_timeout = '1d';
                    SELECT id FROM auth.sessions WHERE auth.session_is_valid(id) LIMIT 1" | tail -1)
 
+. bench/lib.sh
 # best_ms: the fastest of RUNS fresh connections running the count.
 best_ms() {
-    local best="" t
-    for _ in $(seq 1 "$RUNS"); do
-        t=$(psql <<SQL | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
-SET ROLE authenticated;
-SELECT set_config('request.jwt.claims', '{"role":"authenticated","session_id":"$session"}', false) IS NULL;
-\timing on
-SELECT count(*) FROM public.items;
-SQL
-)
-        best=$(awk -v a="${best:-$t}" -v b="$t" 'BEGIN { print (b < a ? b : a) }')
-    done
-    echo "$best"
+    best_fresh_ms "$RUNS" "SET ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{\"role\":\"authenticated\",\"session_id\":\"$session\"}', false) IS NULL;
+\\timing on
+SELECT count(*) FROM public.items;"
 }
 
 psql -c "ALTER TABLE public.items DISABLE ROW LEVEL SECURITY"

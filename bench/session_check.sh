@@ -55,21 +55,14 @@ SELECT round(min(ms), 1) || ' ' || max(n) FROM t;
 SQL
 }
 
-# fresh [PRELOAD]: the best of RUNS new connections running the count once,
-# timed by psql (planning and, without PRELOAD, the library's loading included).
+. bench/lib.sh
+# fresh [PRELOAD]: the best of RUNS new connections running the count once
+# (with PRELOAD, the library preloaded by session_preload_libraries).
 fresh() {
-    local best="" t
-    for _ in $(seq 1 "$RUNS"); do
-        t=$(PGOPTIONS="${1:+-c session_preload_libraries=auth_sessions}" psql <<SQL | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
-SET ROLE authenticated;
+    PGOPTIONS="${1:+-c session_preload_libraries=auth_sessions}" best_fresh_ms "$RUNS" "SET ROLE authenticated;
 SELECT set_config('request.jwt.claims', '$claims', false) IS NULL;
-\timing on
-SELECT count(*) FROM public.todos;
-SQL
-)
-        best=$(awk -v a="${best:-$t}" -v b="$t" 'BEGIN { print (b < a ? b : a) }')
-    done
-    echo "$best"
+\\timing on
+SELECT count(*) FROM public.todos;"
 }
 
 row() { # row WHAT BASE_MS CHECK_MS

@@ -117,20 +117,69 @@ unsafe fn is_hoisted_query(query: *mut pg_sys::Query) -> bool {
     }
 }
 
-/// Whether `node` is a bare call of the extension's own
-/// `auth.current_session_is_valid()` (recognized by its code, as below).
+/// Which of the extension's own three functions a call is, if any (the
+/// index in `OURS`: 0 `current_session_is_valid`, 1 `current_session_aal`, 2
+/// `session_id`), whatever its name and schema: an argument-less call of a C
+/// function whose code is this library's (a user's function called
+/// `auth.session_id`, say, is never one of them).
+///
+/// SAFETY: `f` is a valid FuncExpr.
+unsafe fn ours(f: *mut pg_sys::FuncExpr) -> Option<usize> {
+    // SAFETY: `f` is a FuncExpr; the lookups are syscache reads, and
+    // fmgr_info only runs for a C function naming one of our symbols (so it
+    // resolves, or fails as the call itself would).
+    unsafe {
+        if !(*f).args.is_null() || (*f).funcretset {
+            return None;
+        }
+        let proc = PgProc::new((*f).funcid)?;
+        if proc.prolang() != C_LANGUAGE {
+            return None;
+        }
+        let which = OURS.iter().position(|(symbol, _)| proc.prosrc().as_bytes() == symbol.to_bytes())?;
+        let mut info: pg_sys::FmgrInfo = std::mem::zeroed();
+        pg_sys::fmgr_info((*f).funcid, &mut info);
+        // Exported (no_mangle) symbols: one address each, the one fmgr
+        // found with dlsym.
+        info.fn_addr.is_some_and(|a| std::ptr::fn_addr_eq(a, OURS[which].1)).then_some(which)
+    }
+}
+
+unsafe fn is_hoistable(f: *mut pg_sys::FuncExpr) -> bool {
+    // SAFETY: as `ours` requires.
+    unsafe { ours(f).is_some() }
+}
+
+/// What a node is, of the current-session calls (for session_checks/).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurrentCall {
+    IsValid,
+    Aal,
+    SessionId,
+}
+
+/// Whether `node` is a call of one of the extension's own current-session
+/// functions, and which (recognized by its code, as `ours` says).
 ///
 /// SAFETY: `node` is NULL or a valid expression node.
-pub unsafe fn is_session_check_call(node: *mut pg_sys::Node) -> bool {
+pub unsafe fn current_call(node: *mut pg_sys::Node) -> Option<CurrentCall> {
     // SAFETY: as the function's contract says; the tag is read before the
     // node is taken for a FuncExpr.
     unsafe {
-        !node.is_null()
-            && (*node).type_ == NodeTag::T_FuncExpr
-            && is_hoistable(node.cast())
-            && PgProc::new((*node.cast::<pg_sys::FuncExpr>()).funcid)
-                .is_some_and(|p| p.prosrc().as_bytes() == OURS[0].0.to_bytes())
+        if node.is_null() || (*node).type_ != NodeTag::T_FuncExpr {
+            return None;
+        }
+        ours(node.cast()).map(|i| [CurrentCall::IsValid, CurrentCall::Aal, CurrentCall::SessionId][i])
     }
+}
+
+/// Whether `node` is a bare call of the extension's own
+/// `auth.current_session_is_valid()`.
+///
+/// SAFETY: `node` is NULL or a valid expression node.
+pub unsafe fn is_session_check_call(node: *mut pg_sys::Node) -> bool {
+    // SAFETY: as the function's contract says.
+    unsafe { current_call(node) == Some(CurrentCall::IsValid) }
 }
 
 /// Whether `query` is the `SELECT auth.current_session_is_valid()` that
@@ -142,29 +191,6 @@ pub unsafe fn is_hoisted_session_check(query: *mut pg_sys::Query) -> bool {
     unsafe {
         is_hoisted_query(query)
             && is_session_check_call((*list_cells((*query).targetList)[0].ptr_value.cast::<pg_sys::TargetEntry>()).expr.cast())
-    }
-}
-
-/// One of the extension's own three functions, whatever its name and schema:
-/// a C function whose code is this library's (a user's function called
-/// `auth.session_id`, say, is never touched).
-unsafe fn is_hoistable(f: *mut pg_sys::FuncExpr) -> bool {
-    // SAFETY: `f` is a FuncExpr; the lookups are syscache reads, and
-    // fmgr_info only runs for a C function naming one of our symbols (so it
-    // resolves, or fails as the call itself would).
-    unsafe {
-        if !(*f).args.is_null() || (*f).funcretset {
-            return false;
-        }
-        let Some(proc) = PgProc::new((*f).funcid) else { return false };
-        if proc.prolang() != C_LANGUAGE || !OURS.iter().any(|(symbol, _)| proc.prosrc().as_bytes() == symbol.to_bytes()) {
-            return false;
-        }
-        let mut info: pg_sys::FmgrInfo = std::mem::zeroed();
-        pg_sys::fmgr_info((*f).funcid, &mut info);
-        // Exported (no_mangle) symbols: one address each, the one fmgr
-        // found with dlsym. (Were two of them merged, both are ours.)
-        OURS.iter().any(|(_, address)| info.fn_addr.is_some_and(|f| std::ptr::fn_addr_eq(f, *address)))
     }
 }
 

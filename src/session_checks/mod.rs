@@ -12,21 +12,16 @@ mod rule;
 pub use order::register;
 
 use crate::lookup::spi_failed;
+use crate::planner::{current_call, CurrentCall};
 use pgrx::prelude::*;
 use rule::{Command, Expr};
-
-/// The OIDs of the two functions a session check calls.
-struct Functions {
-    is_valid: pg_sys::Oid,
-    aal: pg_sys::Oid,
-}
 
 /// The elements of a List of nodes, reduced.
 ///
 /// SAFETY: `list` is NIL or a List of Node pointers valid for this call.
-unsafe fn reduce_all(list: *mut pg_sys::List, f: &Functions) -> Vec<Expr> {
+unsafe fn reduce_all(list: *mut pg_sys::List) -> Vec<Expr> {
     // SAFETY: as the function's contract says.
-    unsafe { crate::ffi::list_cells(list).iter().map(|c| reduce(c.ptr_value.cast(), f)).collect() }
+    unsafe { crate::ffi::list_cells(list).iter().map(|c| reduce(c.ptr_value.cast())).collect() }
 }
 
 /// The function an operator runs (stored trees carry it; looked up if not).
@@ -42,7 +37,7 @@ unsafe fn operator_function(opfuncid: pg_sys::Oid, opno: pg_sys::Oid) -> pg_sys:
 ///
 /// SAFETY: `node` is NULL or a valid expression node (from stringToNode of
 /// a catalog's pg_node_tree), and so is everything it points to.
-unsafe fn reduce(node: *mut pg_sys::Node, f: &Functions) -> Expr {
+unsafe fn reduce(node: *mut pg_sys::Node) -> Expr {
     use pg_sys::NodeTag::*;
     if node.is_null() {
         return Expr::Other;
@@ -53,12 +48,15 @@ unsafe fn reduce(node: *mut pg_sys::Node, f: &Functions) -> Expr {
         match (*node).type_ {
             T_FuncExpr => {
                 let e = &*node.cast::<pg_sys::FuncExpr>();
-                if e.funcid == f.is_valid {
-                    Expr::SessionIsValid
-                } else if e.funcid == f.aal {
-                    Expr::SessionAal
-                } else if pg_sys::func_strict(e.funcid) {
-                    Expr::Strict(reduce_all(e.args, f))
+                // The extension's own functions, recognized by their code
+                // (planner.rs), never by name.
+                match current_call(node) {
+                    Some(CurrentCall::IsValid) => return Expr::SessionIsValid,
+                    Some(CurrentCall::Aal) => return Expr::SessionAal,
+                    _ => {}
+                }
+                if pg_sys::func_strict(e.funcid) {
+                    Expr::Strict(reduce_all(e.args))
                 } else {
                     Expr::Other
                 }
@@ -66,7 +64,7 @@ unsafe fn reduce(node: *mut pg_sys::Node, f: &Functions) -> Expr {
             T_OpExpr => {
                 let e = &*node.cast::<pg_sys::OpExpr>();
                 let func = operator_function(e.opfuncid, e.opno);
-                let mut args = reduce_all(e.args, f);
+                let mut args = reduce_all(e.args);
                 if func == pg_sys::Oid::from(pg_sys::F_BOOLEQ) && args.len() == 2 {
                     let is_true = |a: &Expr| matches!(a, Expr::Const { boolean: Some(true), .. });
                     if is_true(&args[0]) {
@@ -81,14 +79,14 @@ unsafe fn reduce(node: *mut pg_sys::Node, f: &Functions) -> Expr {
             T_ScalarArrayOpExpr => {
                 let e = &*node.cast::<pg_sys::ScalarArrayOpExpr>();
                 let func = operator_function(e.opfuncid, e.opno);
-                match reduce_all(e.args, f).into_iter().next() {
+                match reduce_all(e.args).into_iter().next() {
                     Some(left) if pg_sys::func_strict(func) => Expr::NotTrueIfNull(Box::new(left)),
                     _ => Expr::Other,
                 }
             }
             T_BoolExpr => {
                 let e = &*node.cast::<pg_sys::BoolExpr>();
-                let args = reduce_all(e.args, f);
+                let args = reduce_all(e.args);
                 match e.boolop {
                     pg_sys::BoolExprType::AND_EXPR => Expr::And(args),
                     pg_sys::BoolExprType::OR_EXPR => Expr::Or(args),
@@ -98,15 +96,15 @@ unsafe fn reduce(node: *mut pg_sys::Node, f: &Functions) -> Expr {
             T_BooleanTest => {
                 let e = &*node.cast::<pg_sys::BooleanTest>();
                 if e.booltesttype == pg_sys::BoolTestType::IS_TRUE {
-                    Expr::TrueOnlyIf(Box::new(reduce(e.arg.cast(), f)))
+                    Expr::TrueOnlyIf(Box::new(reduce(e.arg.cast())))
                 } else {
                     Expr::Other
                 }
             }
-            T_RelabelType => reduce((*node.cast::<pg_sys::RelabelType>()).arg.cast(), f),
-            T_CollateExpr => reduce((*node.cast::<pg_sys::CollateExpr>()).arg.cast(), f),
+            T_RelabelType => reduce((*node.cast::<pg_sys::RelabelType>()).arg.cast()),
+            T_CollateExpr => reduce((*node.cast::<pg_sys::CollateExpr>()).arg.cast()),
             // Text to the enum and back: NULL stays NULL.
-            T_CoerceViaIO => Expr::Strict(vec![reduce((*node.cast::<pg_sys::CoerceViaIO>()).arg.cast(), f)]),
+            T_CoerceViaIO => Expr::Strict(vec![reduce((*node.cast::<pg_sys::CoerceViaIO>()).arg.cast())]),
             T_Const => {
                 let c = &*node.cast::<pg_sys::Const>();
                 let boolean = (c.consttype == pg_sys::BOOLOID && !c.constisnull).then(|| c.constvalue.value() != 0);
@@ -126,7 +124,7 @@ unsafe fn reduce(node: *mut pg_sys::Node, f: &Functions) -> Expr {
                     .map(|c| &*c.ptr_value.cast::<pg_sys::TargetEntry>())
                     .find(|t| !t.resjunk);
                 match first {
-                    Some(t) => Expr::Scalar(Box::new(reduce(t.expr.cast(), f))),
+                    Some(t) => Expr::Scalar(Box::new(reduce(t.expr.cast()))),
                     None => Expr::Other,
                 }
             }
@@ -136,17 +134,15 @@ unsafe fn reduce(node: *mut pg_sys::Node, f: &Functions) -> Expr {
 }
 
 /// A stored expression (pg_node_tree text read from the catalog), reduced.
-fn reduce_stored(tree: Option<&str>, f: &Functions) -> Option<Expr> {
+fn reduce_stored(tree: Option<&str>) -> Option<Expr> {
     let tree = std::ffi::CString::new(tree?).ok()?;
     // SAFETY: the text is a pg_node_tree PostgreSQL itself wrote into
     // pg_policy (never the caller's input); stringToNode parses it into
     // palloc'd nodes in the current memory context, read by `reduce` only.
-    unsafe { Some(reduce(pg_sys::stringToNode(tree.as_ptr()).cast(), f)) }
+    unsafe { Some(reduce(pg_sys::stringToNode(tree.as_ptr()).cast())) }
 }
 
-const POLICY: &str = "SELECT p.polcmd::pg_catalog.text, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text, \
-     pg_catalog.to_regprocedure('auth.current_session_is_valid()')::pg_catalog.oid, \
-     pg_catalog.to_regprocedure('auth.current_session_aal()')::pg_catalog.oid \
+const POLICY: &str = "SELECT p.polcmd::pg_catalog.text, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text \
      FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) $1";
 
 /// Whether the policy `policy` (an OID of pg_policy) lets nothing through
@@ -160,12 +156,8 @@ fn policy_checks_session(policy: pg_sys::Oid) -> Option<bool> {
             let rows = client.select(POLICY, Some(1), &[policy.into()])?;
             let Some(row) = rows.into_iter().next() else { return Ok(None) };
             let command = row.get::<String>(1)?.and_then(|c| Command::from_polcmd(*c.as_bytes().first()?));
-            let f = Functions {
-                is_valid: row.get::<pg_sys::Oid>(4)?.unwrap_or(pg_sys::InvalidOid),
-                aal: row.get::<pg_sys::Oid>(5)?.unwrap_or(pg_sys::InvalidOid),
-            };
-            let using = reduce_stored(row.get::<String>(2)?.as_deref(), &f);
-            let check = reduce_stored(row.get::<String>(3)?.as_deref(), &f);
+            let using = reduce_stored(row.get::<String>(2)?.as_deref());
+            let check = reduce_stored(row.get::<String>(3)?.as_deref());
             Ok::<_, pgrx::spi::Error>(command.map(|c| rule::policy_checks_session(c, using.as_ref(), check.as_ref())))
         })
     })
