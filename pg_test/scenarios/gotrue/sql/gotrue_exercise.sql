@@ -228,5 +228,5 @@ SELECT auth.revoke_my_other_sessions() AS others;
 SELECT id, is_current FROM auth.my_sessions();
 COMMIT;
 SELECT count(*) AS tokens_of_revoked FROM auth.refresh_tokens WHERE session_id = 'a1000000-0000-4000-8000-000000000012';
+-- The role is the cluster's (other layers' databases use it too): it stays.
 REVOKE USAGE ON SCHEMA auth FROM authenticated;
-DROP ROLE authenticated;
