@@ -50,6 +50,7 @@ pub extern "C-unwind" fn _PG_init() {
     lookup::register();
     kept_scan::register();
     session_checks::register();
+    planner::register();
     // SAFETY: a flag PostgreSQL sets while loading shared_preload_libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         prune::worker::register();

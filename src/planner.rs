@@ -28,6 +28,7 @@ use pgrx::pg_sys::NodeTag;
 use pgrx::datum::Internal;
 use pgrx::pg_catalog::pg_proc::PgProc;
 use pgrx::prelude::*;
+use std::cell::RefCell;
 use std::ffi::CStr;
 
 /// `ClanguageId`: pg_language's fixed OID for `LANGUAGE c`.
@@ -117,6 +118,38 @@ unsafe fn is_hoisted_query(query: *mut pg_sys::Query) -> bool {
     }
 }
 
+thread_local! {
+    /// What `which_of_ours` found, by function OID, so that planning a
+    /// statement looks each function up once per backend, not once per call
+    /// of `ours`. Emptied whenever pg_proc changes (`forget`).
+    static KNOWN: RefCell<Vec<(pg_sys::Oid, Option<usize>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// At most this many functions are remembered (a statement's calls of
+/// argument-less C functions; more only cost a lookup each).
+const KNOWN_MAX: usize = 32;
+
+/// Syscache invalidation callback for pg_proc: a function may have been
+/// replaced (CREATE OR REPLACE FUNCTION can change its language or symbol)
+/// or dropped and its OID reused, so everything remembered is forgotten.
+#[pg_guard]
+unsafe extern "C-unwind" fn forget(_arg: pg_sys::Datum, _cacheid: std::ffi::c_int, _hash: u32) {
+    KNOWN.with(|k| k.borrow_mut().clear());
+}
+
+/// Registers `forget`; called once per backend from `_PG_init`.
+pub fn register() {
+    // SAFETY: called once per backend from _PG_init; the callback is a
+    // 'static function that only touches this module's thread-local.
+    unsafe {
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::PROCOID as std::ffi::c_int,
+            Some(forget),
+            pg_sys::Datum::from(0),
+        )
+    }
+}
+
 /// Which of the extension's own three functions a call is, if any (the
 /// index in `OURS`: 0 `current_session_is_valid`, 1 `current_session_aal`, 2
 /// `session_id`), whatever its name and schema: an argument-less call of a C
@@ -125,20 +158,42 @@ unsafe fn is_hoisted_query(query: *mut pg_sys::Query) -> bool {
 ///
 /// SAFETY: `f` is a valid FuncExpr.
 unsafe fn ours(f: *mut pg_sys::FuncExpr) -> Option<usize> {
-    // SAFETY: `f` is a FuncExpr; the lookups are syscache reads, and
-    // fmgr_info only runs for a C function naming one of our symbols (so it
-    // resolves, or fails as the call itself would).
+    // SAFETY: `f` is a FuncExpr.
     unsafe {
         if !(*f).args.is_null() || (*f).funcretset {
             return None;
         }
-        let proc = PgProc::new((*f).funcid)?;
+        let funcid = (*f).funcid;
+        if let Some(known) = KNOWN.with(|k| k.borrow().iter().find(|(oid, _)| *oid == funcid).map(|(_, w)| *w)) {
+            return known;
+        }
+        let which = which_of_ours(funcid);
+        KNOWN.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.len() < KNOWN_MAX {
+                k.push((funcid, which));
+            }
+        });
+        which
+    }
+}
+
+/// `ours`, looked up: the function's language and symbol in pg_proc, then
+/// the address fmgr resolves it to.
+///
+/// SAFETY: `funcid` is a function's OID (or one that no longer exists).
+unsafe fn which_of_ours(funcid: pg_sys::Oid) -> Option<usize> {
+    // SAFETY: the lookups are syscache reads, and fmgr_info only runs for a
+    // C function naming one of our symbols (so it resolves, or fails as the
+    // call itself would).
+    unsafe {
+        let proc = PgProc::new(funcid)?;
         if proc.prolang() != C_LANGUAGE {
             return None;
         }
         let which = OURS.iter().position(|(symbol, _)| proc.prosrc().as_bytes() == symbol.to_bytes())?;
         let mut info: pg_sys::FmgrInfo = std::mem::zeroed();
-        pg_sys::fmgr_info((*f).funcid, &mut info);
+        pg_sys::fmgr_info(funcid, &mut info);
         // Exported (no_mangle) symbols: one address each, the one fmgr
         // found with dlsym.
         info.fn_addr.is_some_and(|a| std::ptr::fn_addr_eq(a, OURS[which].1)).then_some(which)

@@ -39,6 +39,30 @@ DROP FUNCTION auth.session_id();
 DROP SCHEMA auth;
 
 CREATE EXTENSION auth_sessions;
+-- The planner recognizes the extension's functions by their code and
+-- remembers what it found in each backend until pg_proc changes: the same
+-- function (same OID) replaced by other code is no longer hoisted, in the
+-- backend that had hoisted it; put back, it is hoisted again.
+SELECT pg_get_functiondef('auth.session_id()'::regprocedure) AS original \gset
+CREATE FUNCTION pg_temp.hoisted(query text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+        IF line LIKE '%InitPlan%' THEN RETURN true; END IF;
+    END LOOP;
+    RETURN false;
+END $$;
+SELECT pg_temp.hoisted('SELECT auth.session_id() FROM generate_series(1, 3)');
+CREATE TABLE public.calls (n integer);
+CREATE OR REPLACE FUNCTION auth.session_id() RETURNS uuid LANGUAGE plpgsql VOLATILE AS $$
+BEGIN INSERT INTO public.calls VALUES (1); RETURN NULL; END $$;
+SELECT pg_temp.hoisted('SELECT auth.session_id() FROM generate_series(1, 3)');
+SELECT count(*) AS rows FROM (SELECT auth.session_id() FROM generate_series(1, 3)) s;
+SELECT count(*) AS calls_one_per_row FROM public.calls;
+SELECT :'original' \gexec
+SELECT pg_temp.hoisted('SELECT auth.session_id() FROM generate_series(1, 3)');
+DROP TABLE public.calls;
+
 -- No function of the extension is SECURITY DEFINER, and every one that can
 -- have a SET clause pins search_path (the procedure, which commits, cannot:
 -- it qualifies every name and operator instead).
