@@ -186,14 +186,16 @@ pub(super) fn find_index(rel: pg_sys::Relation, column: i16, type_: pg_sys::Oid)
     // index is opened (AccessShareLock, kept to transaction end), and its
     // relcache fields are read while it is open.
     unsafe {
-        let opclass = pg_sys::GetDefaultOpClass(type_, pg_sys::BTREE_AM_OID);
-        if opclass == pg_sys::InvalidOid {
-            return None;
-        }
-        let family = pg_sys::get_opclass_family(opclass);
         let list = pg_sys::RelationGetIndexList(rel);
         for cell in crate::ffi::list_cells(list) {
             let oid = cell.oid_value;
+            // Only indexes leading with `column` are opened (a relcache entry
+            // built for each of the table's indexes would be most of a new
+            // connection's first lookup); what is read from the open index
+            // below decides.
+            if !leads_with(oid, column) {
+                continue;
+            }
             let opened = Opened::index(oid, pg_sys::AccessShareLock);
             let idx = opened.rel();
             let form = &*(*idx).rd_index;
@@ -204,8 +206,8 @@ pub(super) fn find_index(rel: pg_sys::Relation, column: i16, type_: pg_sys::Oid)
                 && (*(*idx).rd_rel).relam == pg_sys::BTREE_AM_OID
                 && form.indnkeyatts >= 1
                 && *form.indkey.values.as_ptr() == column
-                && *(*idx).rd_opfamily == family
                 && *(*idx).rd_opcintype == type_
+                && is_default_btree_opclass(pg_sys::get_index_column_opclass(oid, 1), type_)
                 && pg_sys::RelationGetIndexPredicate(idx).is_null();
             if usable {
                 let index = Index { oid, descending: (*(*idx).rd_indoption as u32 & pg_sys::INDOPTION_DESC) != 0 };
@@ -217,6 +219,42 @@ pub(super) fn find_index(rel: pg_sys::Relation, column: i16, type_: pg_sys::Oid)
         }
     }
     best.map(|(index, _)| index)
+}
+
+/// Whether the index `index`'s first key column is `column`, from its
+/// pg_index row (a syscache read).
+fn leads_with(index: pg_sys::Oid, column: i16) -> bool {
+    // SAFETY: a syscache lookup by OID; the tuple is a pg_index row whose
+    // fixed part (indnkeyatts, the int2vector indkey) is read before it is
+    // released.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::INDEXRELID as i32, pg_sys::Datum::from(index));
+        if tuple.is_null() {
+            return false;
+        }
+        let form = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_index>(tuple);
+        let leads = form.indnkeyatts >= 1 && *form.indkey.values.as_ptr() == column;
+        pg_sys::ReleaseSysCache(tuple);
+        leads
+    }
+}
+
+/// Whether `opclass` is the default btree operator class of `type_` (one
+/// syscache read; `GetDefaultOpClass` would scan every btree operator class
+/// and look up casts, on each new connection's first lookup).
+fn is_default_btree_opclass(opclass: pg_sys::Oid, type_: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup by OID; the tuple is a pg_opclass row, read
+    // before it is released.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::CLAOID as i32, pg_sys::Datum::from(opclass));
+        if tuple.is_null() {
+            return false;
+        }
+        let form = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_opclass>(tuple);
+        let default = form.opcmethod == pg_sys::BTREE_AM_OID && form.opcintype == type_ && form.opcdefault;
+        pg_sys::ReleaseSysCache(tuple);
+        default
+    }
 }
 
 /// The type `auth.aal_level`, which `auth.current_session_aal()` returns.

@@ -83,12 +83,32 @@ CREATE INDEX refresh_tokens_session_id_revoked_idx ON auth.refresh_tokens ((sess
 BEGIN;
 SELECT * FROM pg_temp.check_a1();
 ROLLBACK;
+-- A btree index with an operator class that is not uuid's default (its own
+-- family, ordering the other way, among 200 other sessions' tokens): not
+-- taken for the one the extension searches, same answers.
+CREATE FUNCTION public.uuid_cmp_reversed(uuid, uuid) RETURNS integer LANGUAGE sql IMMUTABLE STRICT
+    AS 'SELECT pg_catalog.uuid_cmp($2, $1)';
+CREATE OPERATOR CLASS public.uuid_reversed_ops FOR TYPE uuid USING btree AS
+    OPERATOR 1 >, OPERATOR 2 >=, OPERATOR 3 =, OPERATOR 4 <=, OPERATOR 5 <,
+    FUNCTION 1 public.uuid_cmp_reversed(uuid, uuid);
+DROP INDEX auth.refresh_tokens_session_id_revoked_idx;
+CREATE INDEX refresh_tokens_session_id_revoked_idx ON auth.refresh_tokens (session_id public.uuid_reversed_ops);
+BEGIN;
+INSERT INTO auth.sessions (id, user_id, created_at)
+SELECT ('b0000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '00000000-0000-4000-8000-000000000001', now()
+  FROM generate_series(1, 200) g;
+INSERT INTO auth.refresh_tokens (token, session_id, revoked, updated_at)
+SELECT 'b' || g, ('b0000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, false, now() FROM generate_series(1, 200) g;
+SELECT * FROM pg_temp.check_a1();
+ROLLBACK;
 -- No index on session_id at all: the table is read instead, same answers.
 DROP INDEX auth.refresh_tokens_session_id_revoked_idx;
 BEGIN;
 SELECT * FROM pg_temp.check_a1();
 ROLLBACK;
 CREATE INDEX refresh_tokens_session_id_revoked_idx ON auth.refresh_tokens USING btree (session_id, revoked);
+DROP OPERATOR FAMILY public.uuid_reversed_ops USING btree;
+DROP FUNCTION public.uuid_cmp_reversed(uuid, uuid);
 RESET auth_sessions.inactivity_timeout;
 -- sessions_not_after_idx re-created on another column, or ascending: past
 -- not_after still means not_after, oldest first.
