@@ -16,8 +16,59 @@ pub fn session_id(per_claim: Option<&str>, claims_json: Option<&str>) -> Option<
 }
 
 fn from_json(claims: &str) -> Option<[u8; 16]> {
-    let value: serde_json::Value = serde_json::from_str(claims).ok()?;
-    parse_uuid(value.as_object()?.get("session_id")?.as_str()?)
+    let SessionIdClaim(text) = serde_json::from_str(claims).ok()?;
+    parse_uuid(&text?)
+}
+
+/// The top-level `session_id` of a JSON object, read without building the
+/// rest of the claims (Supabase's carry user and app metadata): the text of
+/// the last `session_id` key, as jsonb's `->>` would take it (keys compared
+/// after unescaping), `None` when absent or not a string. Anything but one
+/// valid JSON object is an error.
+struct SessionIdClaim(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for SessionIdClaim {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, Visitor};
+
+        /// Whether a key is `session_id`.
+        struct IsSessionId(bool);
+        impl<'de> serde::Deserialize<'de> for IsSessionId {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Key;
+                impl Visitor<'_> for Key {
+                    type Value = IsSessionId;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a key")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<IsSessionId, E> {
+                        Ok(IsSessionId(key == "session_id"))
+                    }
+                }
+                deserializer.deserialize_str(Key)
+            }
+        }
+
+        struct Claims;
+        impl<'de> Visitor<'de> for Claims {
+            type Value = SessionIdClaim;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SessionIdClaim, A::Error> {
+                let mut found = None;
+                while let Some(IsSessionId(is)) = map.next_key()? {
+                    if is {
+                        found = map.next_value::<serde_json::Value>()?.as_str().map(str::to_owned);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(SessionIdClaim(found))
+            }
+        }
+        deserializer.deserialize_map(Claims)
+    }
 }
 
 /// A uuid in any form PostgreSQL's uuid input accepts in practice (hyphenated
@@ -75,5 +126,29 @@ mod tests {
             assert_eq!(session_id(None, Some(claims)), None, "claims {claims:?}");
         }
         assert_eq!(session_id(None, None), None);
+    }
+
+    #[test]
+    fn reads_only_the_top_level_claim_as_jsonb_would() {
+        // Nested, escaped, repeated (the last one counts, as in jsonb), among
+        // the metadata Supabase's claims carry.
+        let other = "00000000-0000-4000-8000-000000000000";
+        let nested = format!(r#"{{"user_metadata":{{"session_id":"{ID}"}},"amr":[{{"method":"password"}}]}}"#);
+        assert_eq!(session_id(None, Some(&nested)), None);
+        let escaped = format!(r#"{{"session\u005fid":"{ID}"}}"#);
+        assert_eq!(session_id(None, Some(&escaped)), Some(BYTES));
+        let repeated = format!(r#"{{"session_id":"{other}","sub":"u","session_id":"{ID}"}}"#);
+        assert_eq!(session_id(None, Some(&repeated)), Some(BYTES));
+        let repeated_bad = format!(r#"{{"session_id":"{ID}","session_id":7}}"#);
+        assert_eq!(session_id(None, Some(&repeated_bad)), None);
+        let supabase = format!(
+            r#"{{"aud":"authenticated","exp":1733350000,"iat":1733346400,"iss":"https://x.supabase.co/auth/v1",
+               "sub":"{other}","email":"a@example.com","phone":"","app_metadata":{{"provider":"email","providers":["email"]}},
+               "user_metadata":{{"email":"a@example.com","email_verified":true,"name":"A \"quoted\" name"}},
+               "role":"authenticated","aal":"aal1","amr":[{{"method":"password","timestamp":1733346400}}],
+               "session_id":"{ID}","is_anonymous":false}}"#
+        );
+        assert_eq!(session_id(None, Some(&supabase)), Some(BYTES));
+        assert_eq!(session_id(None, Some(&format!("{supabase} trailing"))), None);
     }
 }
