@@ -5,7 +5,11 @@
 # side by side, as authenticated with claims set (as PostgREST does).
 #   - todos (1M rows, 100k users): count(*) of the user's rows, first by a
 #     scan (the policy filters every row), then through an index on user_id
-#     (the user's ten rows; 500 statements per timing);
+#     (the user's ten rows; 500 statements per timing, each planned anew),
+#     and the same as one prepared plan (5000 executions);
+#   - for comparison, what PostgreSQL charges that lookup, without the check,
+#     for one more cheap condition and for a hand-written InitPlan;
+#   - a request as PostgREST makes one (pgbench, prepared);
 #   - each statement in a new connection (the library not loaded yet, as in a
 #     database without shared_preload_libraries), and with the library
 #     preloaded (session_preload_libraries, as with shared_preload_libraries).
@@ -34,16 +38,27 @@ GRANT SELECT ON public.todos TO authenticated;
 VACUUM ANALYZE public.todos;
 SQL
 read -r session user < <(psql -F ' ' -c "SELECT id, user_id FROM auth.sessions WHERE auth.session_is_valid(id) LIMIT 1")
-claims="{\"sub\":\"$user\",\"role\":\"authenticated\",\"session_id\":\"$session\"}"
+# Claims as GoTrue issues them (PostgREST passes them all in request.jwt.claims).
+claims=$(tr -d '\n' <<JSON
+{"aud":"authenticated","exp":1893456000,"iat":1893452400,"iss":"https://project.supabase.co/auth/v1","sub":"$user",
+"email":"user@example.com","phone":"","app_metadata":{"provider":"email","providers":["email"]},
+"user_metadata":{"email":"user@example.com","email_verified":true,"phone_verified":false,"sub":"$user"},
+"role":"authenticated","aal":"aal1","amr":[{"method":"password","timestamp":1893452400}],"session_id":"$session",
+"is_anonymous":false}
+JSON
+)
 
-# warm LOOPS: the best of 5 timings (ms) of LOOPS statements `SELECT count(*)
-# FROM public.todos`, each planned anew, in one connection; prints "ms count".
+# warm LOOPS [BODY]: the best of 5 timings (ms) of LOOPS statements in one
+# connection; prints "ms count". BODY (PL/pgSQL, sets n) defaults to
+# `SELECT count(*) FROM public.todos` run by EXECUTE, so planned anew each
+# time; static SQL keeps its plan, as a prepared statement does.
 warm() {
+    local body=${2:-"EXECUTE 'SELECT count(*) FROM public.todos' INTO n;"}
     psql <<SQL | tail -1
 SELECT set_config('request.jwt.claims', '$claims', false) IS NULL;
 SET ROLE authenticated;
 CREATE FUNCTION pg_temp.run(loops int) RETURNS bigint LANGUAGE plpgsql AS \$\$
-DECLARE n bigint; BEGIN FOR i IN 1 .. loops LOOP EXECUTE 'SELECT count(*) FROM public.todos' INTO n; END LOOP; RETURN n; END \$\$;
+DECLARE n bigint; BEGIN FOR i IN 1 .. loops LOOP $body END LOOP; RETURN n; END \$\$;
 SELECT pg_temp.run(1);
 CREATE TEMP TABLE t (ms numeric, n bigint);
 DO \$\$ DECLARE t0 timestamptz; n bigint; BEGIN
@@ -79,6 +94,47 @@ psql -c "CREATE INDEX todos_user_id ON public.todos (user_id)" -c "ANALYZE publi
 read -r idx_base n_base < <(warm 500); on; read -r idx_check n_check < <(warm 500); off
 [ "$n_base" = "$n_check" ] || echo "ANSWERS DIFFER: $n_base / $n_check"
 row "index on user_id, 500 statements (each planned anew)" "$idx_base" "$idx_check"
+prepared="SELECT count(*) INTO n FROM public.todos;"
+read -r prep_base n_base < <(warm 5000 "$prepared"); on; read -r prep_check n_check < <(warm 5000 "$prepared"); off
+[ "$n_base" = "$n_check" ] || echo "ANSWERS DIFFER: $n_base / $n_check"
+row "index on user_id, 5000 executions of one prepared plan (as PostgREST prepares)" "$prep_base" "$prep_check"
+# For comparison, without the check: what PostgreSQL charges this statement
+# for the cheapest extra condition, and for a hand-written InitPlan.
+plain="EXECUTE 'SELECT count(*) FROM public.todos WHERE current_setting(''request.jwt.claims'', true) IS NOT NULL' INTO n;"
+initplan="EXECUTE 'SELECT count(*) FROM public.todos WHERE (SELECT current_setting(''request.jwt.claims'', true) IS NOT NULL)' INTO n;"
+read -r plain_ms _ < <(warm 500 "$plain"); read -r initplan_ms _ < <(warm 500 "$initplan")
+row "  no check, WHERE current_setting(...) IS NOT NULL added (planned anew)" "$idx_base" "$plain_ms"
+row "  no check, WHERE (SELECT current_setting(...) IS NOT NULL) added (planned anew)" "$idx_base" "$initplan_ms"
+# request: a request as PostgREST makes one for GET /todos (its transaction,
+# its set_config of the role and claims, the claims a parameter, its query
+# form; prepared, one connection, pgbench over the unix socket): the
+# average ms per request of 3000.
+request() {
+    local script=$PWD/target/bench_request.sql
+    cat >"$script" <<SQL
+BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
+SELECT set_config('search_path', '"public", "extensions"', true), set_config('role', 'authenticated', true),
+       set_config('request.jwt.claims', :claims, true), set_config('request.method', 'GET', true),
+       set_config('request.path', '/todos', true);
+WITH pgrst_source AS (SELECT "public"."todos".* FROM "public"."todos")
+SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total,
+       coalesce(json_agg(_postgrest_t), '[]') AS body,
+       nullif(current_setting('response.headers', true), '') AS response_headers,
+       nullif(current_setting('response.status', true), '') AS response_status
+  FROM (SELECT * FROM pgrst_source) _postgrest_t;
+COMMIT;
+SQL
+    "$bin/pgbench" -n -M prepared -h "$SOCK" -p "$PORT" -U postgres -c 1 -t 3000 -D claims="$claims" -f "$script" "$DB" \
+        2>/dev/null | sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
+}
+# Five rounds, without and with the check in turn; the best of each.
+req_base=; req_check=
+for _ in 1 2 3 4 5; do
+    b=$(request); on; c=$(request); off
+    req_base=$(awk -v a="$b" -v m="$req_base" 'BEGIN { print (m == "" || a < m) ? a : m }')
+    req_check=$(awk -v a="$c" -v m="$req_check" 'BEGIN { print (m == "" || a < m) ? a : m }')
+done
+row "a PostgREST-shaped request for the user's 10 rows (transaction, set_config, JSON)" "$req_base" "$req_check"
 fresh_base=$(fresh); on; fresh_check=$(fresh); off
 row "index on user_id, each statement in a new connection (library not loaded)" "$fresh_base" "$fresh_check"
 pre_base=$(fresh preload); on; pre_check=$(fresh preload); off
