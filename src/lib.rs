@@ -51,8 +51,11 @@ pub extern "C-unwind" fn _PG_init() {
     kept_scan::register();
     session_checks::register();
     planner::register();
-    // SAFETY: a flag PostgreSQL sets while loading shared_preload_libraries.
-    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+    // SAFETY: flags PostgreSQL sets before loading shared_preload_libraries:
+    // while it loads them, and when the server runs for pg_upgrade (`-b`),
+    // where no maintenance may change the clusters being upgraded (as
+    // PostgreSQL keeps autovacuum off there).
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress && !pgrx::pg_sys::IsBinaryUpgrade } {
         prune::worker::register();
     }
 }
