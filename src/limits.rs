@@ -23,6 +23,17 @@
 //! and nothing is written. Eviction as a superuser goes through the superuser
 //! guard (security.rs).
 //!
+//! Restores: a restore loads the rows of `auth.sessions` as they were dumped,
+//! after the database's settings (`pg_dump --create`, `pg_dumpall`) and, for
+//! the standalone extension, after the trigger itself (CREATE EXTENSION comes
+//! first). A user over the limit when the dump was made (the limit was set or
+//! lowered later) would lose sessions to evictions or fail the restore. So the
+//! trigger stands aside while `row_security` is off, as pg_dump's scripts and
+//! pg_restore set it, for a role that owns the table or has its owner's
+//! privileges (a superuser does): such a role may disable the trigger anyway
+//! (`security::restoring`). Anyone else is held to the limit, whatever
+//! `row_security` says.
+//!
 //! Concurrency: before counting, the trigger takes a transaction-scoped lock
 //! on the user (an advisory lock in a key space of its own, see [`lock_user`];
 //! it writes nothing). That lock serializes every insert for one user until
@@ -324,8 +335,13 @@ fn enforce_session_limit(fcinfo: pg_sys::FunctionCallInfo) -> pgrx::datum::Inter
             if (*(*td).tg_relation).rd_id != lookup::catalog().sessions.rel {
                 misfired("must be a trigger on auth.sessions");
             }
+            // A restore loads the rows as they were dumped, a user over the
+            // limit (it was lowered later) included: evicting would lose
+            // rows, refusing would fail the restore (see the module's comment).
+            let restoring = security::restoring((*(*td).tg_relation).rd_id);
             // A NULL user_id is left to the NOT NULL constraint.
             match firing {
+                _ if restoring => {}
                 Firing::BeforeInsert => {
                     if let Some(user_id) = uuid_column(td, (*td).tg_trigtuple, c"user_id") {
                         make_room(user_id, None, max, strategy);

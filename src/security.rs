@@ -108,6 +108,23 @@ pub fn as_role<T>(role: pg_sys::Oid, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Whether this looks like a restore of `table`'s rows by a role that could
+/// turn its triggers off anyway: `row_security` is off (pg_dump's scripts
+/// and pg_restore set it so, so that a restore fails rather than loses rows
+/// to a policy) and the current user owns the table, or has its owner's
+/// privileges (a superuser does). Such a role may disable any trigger of
+/// the table, so standing aside for it loosens nothing.
+pub fn restoring(table: pg_sys::Oid) -> bool {
+    // SAFETY: reads a setting (NULL when unknown) and the catalog for the
+    // current user.
+    unsafe {
+        let setting = pg_sys::GetConfigOption(c"row_security".as_ptr(), true, false);
+        !setting.is_null()
+            && std::ffi::CStr::from_ptr(setting).to_bytes() == b"off"
+            && pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner_of(table))
+    }
+}
+
 /// Whether row-level security applies to the current user on `table`.
 pub fn row_security_applies(table: pg_sys::Oid) -> bool {
     // SAFETY: catalog lookups for the current user.

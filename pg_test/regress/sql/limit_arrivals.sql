@@ -137,6 +137,46 @@ INSERT INTO auth.sessions (id, user_id, created_at)
 SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', now() FROM generate_series(1, 5);
 SELECT count(*) AS sessions_before_insert_trigger FROM auth.sessions;
 
+-- A restore (row_security off, as pg_dump's scripts and pg_restore set it)
+-- by the table's owner or a superuser loads the rows as dumped, a user over
+-- the limit included: nothing evicted, nothing refused. Anyone else is held
+-- to the limit whatever row_security says (here row security refuses them
+-- first, 42501: the table has it on); and without it, so is a superuser.
+SET client_min_messages = error;
+DROP TRIGGER enforce_session_limit ON auth.sessions;
+CREATE TRIGGER enforce_session_limit AFTER INSERT OR UPDATE OF user_id ON auth.sessions
+    FOR EACH ROW EXECUTE FUNCTION auth.enforce_session_limit();
+RESET client_min_messages;
+DELETE FROM auth.sessions;
+SET auth_sessions.limit_strategy = 'reject';
+SET row_security = off;
+COPY auth.sessions (id, user_id, created_at) FROM stdin;
+d0000000-0000-4000-8000-000000000001	00000000-0000-4000-8000-000000000001	2026-01-01 00:00:00+00
+d0000000-0000-4000-8000-000000000002	00000000-0000-4000-8000-000000000001	2026-01-02 00:00:00+00
+d0000000-0000-4000-8000-000000000003	00000000-0000-4000-8000-000000000001	2026-01-03 00:00:00+00
+\.
+SET auth_sessions.limit_strategy = 'evict_oldest';
+INSERT INTO auth.sessions (id, user_id, created_at) VALUES ('d0000000-0000-4000-8000-000000000004', '00000000-0000-4000-8000-000000000001', now());
+SELECT count(*) AS restored_over_the_limit FROM auth.sessions;
+SET client_min_messages = warning;
+CREATE ROLE limit_loader;
+RESET client_min_messages;
+GRANT USAGE ON SCHEMA auth TO limit_loader;
+GRANT SELECT, INSERT, DELETE ON auth.sessions TO limit_loader;
+SET auth_sessions.limit_strategy = 'reject';
+SET ROLE limit_loader;
+SET row_security = off;
+INSERT INTO auth.sessions (id, user_id, created_at) VALUES ('d0000000-0000-4000-8000-000000000005', '00000000-0000-4000-8000-000000000001', now());
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+RESET row_security;
+INSERT INTO auth.sessions (id, user_id, created_at) VALUES ('d0000000-0000-4000-8000-000000000005', '00000000-0000-4000-8000-000000000001', now());
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS still_four FROM auth.sessions;
+REVOKE ALL ON auth.sessions FROM limit_loader;
+REVOKE USAGE ON SCHEMA auth FROM limit_loader;
+DROP ROLE limit_loader;
+
 RESET auth_sessions.max_per_user;
 RESET auth_sessions.limit_strategy;
 DROP EXTENSION auth_sessions;
