@@ -3,6 +3,7 @@
 #   make stop     stop that cluster
 #   make test     every test layer (unit, #[pg_test], pg_regress, pg_dump/restore, GoTrue's migrations, ...);
 #                 ONLY="NAME ..." runs just those (see scripts/test-regress.sh)
+#   make test-major-upgrade FROM=15 TO=17   pg_upgrade and dump/restore across majors (also 17 -> 18)
 #   make install  build (release profile) and install into the server that PG_CONFIG names
 #   make bench    release build, 1M-session dataset, timings and ratios side by side
 #   make package  a .deb for PG (default 15), tested in a clean root filesystem
@@ -23,7 +24,7 @@ SUPABASE ?= ../shared/supabase
 export GOTRUE SUPABASE
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: deps build install run stop test test-here test-unit test-pgrx test-regress bench bench-here package package-here clean
+.PHONY: deps build install run stop test test-here test-unit test-pgrx test-regress test-major-upgrade bench bench-here package package-here clean
 
 deps:
 	@scripts/deps.sh
@@ -66,6 +67,14 @@ test-pgrx: deps
 
 test-regress: deps
 	@scripts/test-regress.sh
+
+# PostgreSQL FROM's databases (both modes) upgraded to TO: pg_upgrade --check,
+# copying and --link, and pg_dump/pg_restore (pg_test/upgrade/major.sh), in a
+# root filesystem with both majors (15 -> 17 in trixie, 17 -> 18 in forky).
+FROM ?= 15
+TO ?= 17
+test-major-upgrade:
+	@scripts/major-upgrade.sh $(FROM) $(TO)
 
 bench:
 	@scripts/on-pg.sh $(MAKE) --no-print-directory bench-here

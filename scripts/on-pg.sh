@@ -73,6 +73,29 @@ if [ ! -f "$ready" ]; then
     touch "$ready"
 fi
 
+# ALSO_PG=N: PostgreSQL N's server and headers too, from the suite that ships
+# it (an older suite's packages install alongside a newer suite's own), for
+# `make test-major-upgrade` (pg_upgrade needs both majors' binaries).
+also=${ALSO_PG:-}
+if [ -n "$also" ] && [ ! -f "$root/.auth_sessions-pg$also" ]; then
+    also_suite=$(debian_suite "$also")
+    [ -n "$also_suite" ] || die "PostgreSQL $also: no Debian suite known here to take it from"
+    log "installing PostgreSQL $also (from $also_suite) beside $PG in the $suite root filesystem"
+    if [ "$also_suite" != "$suite" ]; then
+        echo "deb ${DEBIAN_MIRROR:-http://deb.debian.org/debian} $also_suite main" \
+            >"$root/etc/apt/sources.list.d/auth_sessions-$also_suite.list"
+    fi
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    mount -t proc proc "$root/proc"; mounted+=("$root/proc")
+    chroot "$root" env DEBIAN_FRONTEND=noninteractive bash -c \
+        "apt-get -o Acquire::Check-Valid-Until=false update -qq >/tmp/apt.log 2>&1 &&
+         apt-get install -y -qq --no-install-recommends postgresql-$also postgresql-server-dev-$also \
+             postgresql-client-$also >>/tmp/apt.log 2>&1 ||
+         { tail -20 /tmp/apt.log >&2; exit 1; }"
+    unmount_all
+    touch "$root/.auth_sessions-pg$also"
+fi
+
 mount -t proc proc "$root/proc"; mounted+=("$root/proc")
 # debootstrap made /dev's nodes; shared memory gets a tmpfs of its own (the
 # machine's /dev is not bound in, so nothing deleting the root filesystem can
@@ -99,4 +122,5 @@ chroot "$root" env -i HOME=/root PATH=/root/.cargo/bin:/usr/local/bin:/usr/bin:/
     TERM="${TERM:-dumb}" LANG=C.UTF-8 AUTH_SESSIONS_ROOTFS="$PG" PG="$PG" PG_MAJOR="$PG" \
     PG_CONFIG="/usr/lib/postgresql/$PG/bin/pg_config" CARGO_TARGET_DIR="$PWD/target/pg$PG" \
     GOTRUE="$fixture" SUPABASE="$supabase" ONLY="${ONLY:-}" ${PRUNE_ROUNDS:+PRUNE_ROUNDS=$PRUNE_ROUNDS} \
+    ${ALSO_PG:+ALSO_PG=$ALSO_PG} \
     bash -c 'cd "$1" && shift && exec "$@"' bash "$PWD" "$@"

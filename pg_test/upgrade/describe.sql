@@ -12,9 +12,21 @@
 -- pg_init_privs; and, whether members or not (attach mode), the schema's
 -- privileges and the triggers on the three session tables.
 -- Privileges are listed item by item, sorted: the order of GRANTs differs.
+--
+-- Privileges are compared as what they grant: an ACL equal to the object's
+-- default (acldefault) reads as "(default)", and an initial privilege equal
+-- to it is left out. pg_upgrade's dump writes no GRANT for such an ACL, so
+-- it arrives NULL on the new major and its pg_init_privs row is not made;
+-- both mean the same privileges, and pg_dump reads them as the same.
 \set QUIET on
 \pset format unaligned
 \pset tuples_only on
+CREATE FUNCTION pg_temp.granted(acl aclitem[], kind "char", owner oid) RETURNS aclitem[]
+    LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(acl) x)
+                     IS NOT DISTINCT FROM
+                     (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(pg_catalog.acldefault(kind, owner)) x)
+           THEN NULL ELSE acl END $$;
 WITH ext AS (
     SELECT e.oid, e.extname, e.extversion, e.extrelocatable, e.extnamespace, e.extconfig, e.extcondition
       FROM pg_catalog.pg_extension e WHERE e.extname = :'ext'),
@@ -62,7 +74,7 @@ lines(line) AS (
       FROM funcs p
     UNION ALL
     SELECT 'function ' || p.oid::pg_catalog.regprocedure || ' privilege ' || coalesce(a::text, '(default)')
-      FROM funcs p LEFT JOIN LATERAL unnest(p.proacl) a ON true
+      FROM funcs p LEFT JOIN LATERAL unnest(pg_temp.granted(p.proacl, 'f', p.proowner)) a ON true
     UNION ALL
     SELECT 'function ' || p.oid::pg_catalog.regprocedure || ' comment: ' || pg_catalog.obj_description(p.oid, 'pg_proc')
       FROM funcs p WHERE pg_catalog.obj_description(p.oid, 'pg_proc') IS NOT NULL
@@ -75,7 +87,7 @@ lines(line) AS (
       FROM rels c
     UNION ALL
     SELECT 'relation ' || c.oid::pg_catalog.regclass || ' privilege ' || coalesce(a::text, '(default)')
-      FROM rels c LEFT JOIN LATERAL unnest(c.relacl) a ON true
+      FROM rels c LEFT JOIN LATERAL unnest(pg_temp.granted(c.relacl, (CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner)) a ON true
     UNION ALL
     SELECT 'relation ' || c.oid::pg_catalog.regclass || ' comment: ' || pg_catalog.obj_description(c.oid, 'pg_class')
       FROM rels c WHERE pg_catalog.obj_description(c.oid, 'pg_class') IS NOT NULL
@@ -130,7 +142,7 @@ lines(line) AS (
       FROM types t
     UNION ALL
     SELECT 'type ' || t.oid::pg_catalog.regtype || ' privilege ' || a::text
-      FROM types t, unnest(t.typacl) a
+      FROM types t, unnest(pg_temp.granted(t.typacl, 'T', t.typowner)) a
     UNION ALL
     SELECT 'enum ' || t.oid::pg_catalog.regtype || ' labels '
            || (SELECT string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid)
@@ -156,10 +168,19 @@ lines(line) AS (
     UNION ALL
     -- The initial privileges pg_dump compares with (GRANTs in the scripts).
     SELECT 'initial privilege ' || pg_catalog.pg_describe_object(i.classoid, i.objoid, i.objsubid) || ' ' || i.privtype::text || ' ' || a::text
-      FROM pg_catalog.pg_init_privs i JOIN members m ON (m.classid, m.objid) = (i.classoid, i.objoid), unnest(i.initprivs) a
+      FROM pg_catalog.pg_init_privs i JOIN members m ON (m.classid, m.objid) = (i.classoid, i.objoid),
+           unnest(CASE WHEN i.objsubid <> 0 THEN i.initprivs
+                       WHEN i.classoid = 'pg_catalog.pg_proc'::regclass
+                       THEN pg_temp.granted(i.initprivs, 'f', (SELECT proowner FROM pg_catalog.pg_proc WHERE oid = i.objoid))
+                       WHEN i.classoid = 'pg_catalog.pg_class'::regclass
+                       THEN (SELECT pg_temp.granted(i.initprivs, (CASE relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", relowner)
+                               FROM pg_catalog.pg_class WHERE oid = i.objoid)
+                       WHEN i.classoid = 'pg_catalog.pg_type'::regclass
+                       THEN pg_temp.granted(i.initprivs, 'T', (SELECT typowner FROM pg_catalog.pg_type WHERE oid = i.objoid))
+                       ELSE i.initprivs END) a
     UNION ALL
     -- The schema, member or not.
     SELECT 'schema auth owner ' || pg_catalog.pg_get_userbyid(n.nspowner) || ' privilege ' || coalesce(a::text, '(default)')
-      FROM pg_catalog.pg_namespace n LEFT JOIN LATERAL unnest(n.nspacl) a ON true WHERE n.nspname = 'auth'
+      FROM pg_catalog.pg_namespace n LEFT JOIN LATERAL unnest(pg_temp.granted(n.nspacl, 'n', n.nspowner)) a ON true WHERE n.nspname = 'auth'
 )
 SELECT line FROM lines ORDER BY line COLLATE "C";
