@@ -16,7 +16,9 @@
 # trigger present once and enforced; the guards active (the standalone
 # install's tables refuse changes; attach mode refuses the standalone
 # extension); the same answers as before (pg_test/upgrade/probe.sql, at a fixed
-# time); the worker pruning.
+# time); the worker pruning. Then, with ../shared (Supabase's bootstrap and
+# GoTrue's migrations; skipped, saying so, without), a database as Supabase
+# builds it, upgraded with pg_upgrade as Supabase's own scripts run it.
 #
 # First, a control: whether the two majors' packages here upgrade a database
 # of one plain table at all. A way they cannot take is skipped, saying so
@@ -342,4 +344,96 @@ stop "$old" "$old_bin"
 stop "$new" "$new_bin"
 
 upgrade "pg_upgrade --link $from->$to" "$work/new-link" --link
+stop_all; started=()
+
+# A database as Supabase builds it (../shared: Supabase's bootstrap and
+# GoTrue's migrations; skipped, saying so, without them), upgraded with
+# pg_upgrade the way Supabase upgrades projects: its bootstrap superuser
+# supabase_admin; auth_sessions_gotrue created as the README's quickstart
+# does, before GoTrue's migrations; GoTrue's sign-ins; the session check on
+# storage.objects; the limit on the database.
+supabase=${SUPABASE:-../shared/supabase} gotrue=${GOTRUE:-../shared/gotrue}
+if [ ! -x "$supabase/bootstrap" ] || [ ! -d "$gotrue/migrations" ]; then
+    echo "SKIPPED: pg_upgrade of a Supabase database: needs Supabase's bootstrap at $supabase and GoTrue's migrations at $gotrue"
+    exit $failed
+fi
+supabase=$(cd "$supabase" && pwd); gotrue=$(cd "$gotrue" && pwd)
+sb_old=$work/supabase-old sb_new=$work/supabase-new
+as_sb() { PGUSER=$1 on "$2" -d postgres "${@:3}"; }
+sb_initdb() { # sb_initdb DATADIR BINDIR: as Supabase's image makes a cluster
+    rm -rf "$1"; mkdir -p "$1"; chown postgres: "$1"; chmod 700 "$1"
+    as_pg "$2/initdb" -D "$1" -U supabase_admin -A trust -E UTF8 --locale=C --data-checksums >"$1.initdb.log" 2>&1 ||
+        { cat "$1.initdb.log" >&2; die "initdb failed in $1"; }
+    printf "shared_preload_libraries = 'auth_sessions'\nauth_sessions.prune_interval = 0\nfsync = off\n" >>"$1/postgresql.conf"
+}
+sb_facts() { # sb_facts PORT: GoTrue's rows, the answers at a fixed time, the policies, the settings
+    PGUSER=supabase_admin PGHOST=$sock PGPORT=$1 table_fingerprints postgres auth
+    as_sb supabase_admin "$1" -c "SELECT 'validity ' || id || ' ' || auth.session_validity(id, timestamptz '2028-06-01 00:00:00+00')
+                                    FROM auth.sessions ORDER BY id"
+    as_sb supabase_admin "$1" -c "SELECT 'policy ' || polname || ' ' || auth.policy_checks_session(oid)
+                                    FROM pg_policy WHERE polrelid = 'storage.objects'::regclass ORDER BY 1"
+    as_sb supabase_admin "$1" -c "SELECT 'setting ' || unnest(setconfig) FROM pg_db_role_setting s
+                                    JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'postgres' ORDER BY 1"
+    as_sb supabase_admin "$1" -c "SELECT 'extension ' || extname || ' ' || extversion || ' owner ' || extowner::regrole
+                                    FROM pg_extension WHERE extname LIKE 'auth_sessions%'"
+}
+log "PostgreSQL $from: a database as Supabase builds it, with the extension, GoTrue's sign-ins, the session check"
+sb_initdb "$sb_old" "$old_bin"
+start "$sb_old" "$old_port" "$old_bin"
+PGUSER=supabase_admin PGHOST=$sock PGPORT=$old_port "$supabase/bootstrap" postgres >"$out/supabase-bootstrap.log" 2>&1 ||
+    { cat "$out/supabase-bootstrap.log" >&2; die "Supabase's bootstrap failed"; }
+as_sb supabase_admin "$old_port" -c "CREATE EXTENSION auth_sessions_gotrue"
+PGUSER=supabase_admin PGHOST=$sock PGPORT=$old_port GOTRUE="$gotrue/migrations" "$supabase/bootstrap" postgres \
+    >"$out/supabase-gotrue.log" 2>&1 || { cat "$out/supabase-gotrue.log" >&2; die "GoTrue's migrations failed"; }
+for n in 1 2; do
+    as_sb supabase_auth_admin "$old_port" -c "INSERT INTO auth.users (instance_id, id, aud, role, email, created_at, updated_at)
+        VALUES ('00000000-0000-0000-0000-000000000000', 'e000000$n-0000-4000-8000-000000000000', 'authenticated',
+                'authenticated', 'user$n@example.com', now(), now())" >/dev/null
+    for k in 1 2 3; do
+        as_sb supabase_auth_admin "$old_port" -c "SET search_path = auth" -f pg_test/scenarios/gotrue/signin.sql -c "
+            EXECUTE signin('aal1', now() - interval '$k days', NULL, 'f000000$n-0000-4000-8000-00000000000$k', NULL,
+                           now() + interval '$((k * 365)) days', NULL, NULL, NULL, NULL, NULL, NULL, now(), 'agent $k',
+                           'e000000$n-0000-4000-8000-000000000000')" >/dev/null
+    done
+done
+as_sb postgres "$old_port" -c "SELECT auth.enforce_session_check('storage.objects')" >/dev/null
+as_sb supabase_admin "$old_port" -c "ALTER DATABASE postgres SET auth_sessions.max_per_user = 2"
+sb_facts "$old_port" >"$out/supabase.before"
+# As Supabase's own upgrade scripts do: postgres owns Supabase's event
+# triggers, which only a superuser may own when they are restored, so it is
+# a superuser for the upgrade and demoted again afterwards.
+as_sb supabase_admin "$old_port" -c "ALTER ROLE postgres SUPERUSER"
+stop "$sb_old" "$old_bin"
+if [ -n "$attver" ]; then
+    start "$sb_old" "$old_port" "$old_bin"; PGUSER=supabase_admin clear_attver "$old_port"; stop "$sb_old" "$old_bin"
+fi
+if [ -n "$upgrade_broken" ]; then
+    echo "SKIPPED: pg_upgrade of a Supabase database $from->$to: $upgrade_broken (see the control above)"
+    exit $failed
+fi
+sb_initdb "$sb_new" "$new_bin"
+(cd "$work" && as_pg "$new_bin/pg_upgrade" -b "$old_bin" -B "$new_bin" -d "$sb_old" -D "$sb_new" \
+    -p "$old_port" -P "$new_port" -s "$sock" -U supabase_admin --check >"$out/supabase-check.log" 2>&1) ||
+    { cat "$out/supabase-check.log" >&2; die "Supabase database: pg_upgrade --check failed"; }
+(cd "$work" && as_pg "$new_bin/pg_upgrade" -b "$old_bin" -B "$new_bin" -d "$sb_old" -D "$sb_new" \
+    -p "$old_port" -P "$new_port" -s "$sock" -U supabase_admin >"$out/supabase-upgrade.log" 2>&1) ||
+    { cat "$out/supabase-upgrade.log" >&2; die "Supabase database: pg_upgrade failed"; }
+echo "ok: Supabase database: pg_upgrade --check and pg_upgrade $from->$to pass"
+start "$sb_new" "$new_port" "$new_bin"
+as_sb supabase_admin "$new_port" -c "ALTER ROLE postgres NOSUPERUSER"
+sb_facts "$new_port" >"$out/supabase.after"
+if diff -u "$out/supabase.before" "$out/supabase.after" >"$out/supabase.diff"; then
+    echo "ok: Supabase database on $to: GoTrue's rows, the answers, the session check on storage.objects, the settings and the extension as before ($(wc -l <"$out/supabase.after") facts)"
+else
+    cat "$out/supabase.diff" >&2; echo "FAILED: Supabase database on $to: differs from before (- before, + after)" >&2; failed=1
+fi
+check "Supabase database on $to: the limit trigger on GoTrue's auth.sessions, once" 1 \
+    "$(as_sb supabase_admin "$new_port" -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass AND tgname = 'enforce_session_limit'")"
+as_sb supabase_auth_admin "$new_port" -c "SET search_path = auth" -f pg_test/scenarios/gotrue/signin.sql -c "
+    EXECUTE signin('aal1', now(), NULL, 'f0000001-0000-4000-8000-0000000000ff', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   NULL, now(), 'after the upgrade', 'e0000001-0000-4000-8000-000000000000')" >/dev/null
+check "Supabase database on $to: GoTrue's sign-in keeps the user at the limit (2: the oldest evicted)" 2 \
+    "$(as_sb supabase_admin "$new_port" -c "SELECT count(*) FROM auth.sessions WHERE user_id = 'e0000001-0000-4000-8000-000000000000'")"
+check "Supabase database on $to: storage.objects is covered" "t|covered by a restrictive policy" \
+    "$(as_sb postgres "$new_port" -F'|' -c "SELECT covered, reason FROM auth.session_check_coverage() WHERE object = 'storage.objects'")"
 exit $failed
