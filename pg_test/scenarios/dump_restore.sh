@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # pg_dump of a populated database, restored into a new one, keeps every row of
 # the extension's four tables and the refresh_tokens sequence position, in
-# both the custom (pg_restore) and the plain (psql) formats. Then the same for
+# both the custom (pg_restore) and the plain (psql) formats, into databases
+# whose per-user limit is below what users had (a restore is not a sign-in).
+# Then the same for
 # attach mode (auth_sessions_gotrue on GoTrue-shaped tables it does not own,
 # pg_test/fixtures/gotrue_like.sql), in three formats (attach_dump.sh).
 # Uses the server named by PGHOST/PGPORT/PGUSER; WORKDIR holds the dumps.
@@ -50,6 +52,13 @@ for format in custom plain; do
     # dump itself brings (the event trigger stands aside under row_security
     # = off, which pg_dump's scripts set).
     psql -d postgres -c "ALTER DATABASE $db SET auth_sessions.session_check_schemas = 'public'"
+    # And with a per-user limit below what users had when the dump was made
+    # (6 sessions each), as a restore with the database's settings first
+    # (pg_dump --create, pg_dumpall) has it: a restore is not a sign-in, the
+    # limit trigger (created with the extension, before the rows) neither
+    # evicts (custom: evict_oldest) nor refuses (plain: reject).
+    psql -d postgres -c "ALTER DATABASE $db SET auth_sessions.max_per_user = 2" \
+        -c "ALTER DATABASE $db SET auth_sessions.limit_strategy = '$([ $format = custom ] && echo evict_oldest || echo reject)'"
     if [ $format = custom ]; then
         "$bin/pg_dump" -Fc -d dump_src -f "$workdir/dump.custom"
         "$bin/pg_restore" --exit-on-error -d "$db" "$workdir/dump.custom"
