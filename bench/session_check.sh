@@ -105,13 +105,12 @@ initplan="EXECUTE 'SELECT count(*) FROM public.todos WHERE (SELECT current_setti
 read -r plain_ms _ < <(warm 500 "$plain"); read -r initplan_ms _ < <(warm 500 "$initplan")
 row "  no check, WHERE current_setting(...) IS NOT NULL added (planned anew)" "$idx_base" "$plain_ms"
 row "  no check, WHERE (SELECT current_setting(...) IS NOT NULL) added (planned anew)" "$idx_base" "$initplan_ms"
-# request: a request as PostgREST makes one for GET /todos (its transaction,
-# its set_config of the role and claims, the claims a parameter, its query
-# form; prepared, one connection, pgbench over the unix socket): the
-# average ms per request of 3000.
-request() {
-    local script=$PWD/target/bench_request.sql
-    cat >"$script" <<SQL
+# A request as PostgREST makes one for GET /todos (its transaction, its
+# set_config of the role and claims, the claims a parameter, its query form):
+# request prints the average ms per request of 3000, prepared, one
+# connection, pgbench over the unix socket.
+request_script=$PWD/target/bench_request.sql
+cat >"$request_script" <<'SQL'
 BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
 SELECT set_config('search_path', '"public", "extensions"', true), set_config('role', 'authenticated', true),
        set_config('request.jwt.claims', :claims, true), set_config('request.method', 'GET', true),
@@ -124,15 +123,15 @@ SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_
   FROM (SELECT * FROM pgrst_source) _postgrest_t;
 COMMIT;
 SQL
-    "$bin/pgbench" -n -M prepared -h "$SOCK" -p "$PORT" -U postgres -c 1 -t 3000 -D claims="$claims" -f "$script" "$DB" \
-        2>/dev/null | sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
+request() {
+    "$bin/pgbench" -n -M prepared -h "$SOCK" -p "$PORT" -U postgres -c 1 -t 3000 -D claims="$claims" \
+        -f "$request_script" "$DB" 2>/dev/null | sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
 }
 # Five rounds, without and with the check in turn; the best of each.
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a + 0 < b + 0) ? a : b }'; }
 req_base=; req_check=
 for _ in 1 2 3 4 5; do
-    b=$(request); on; c=$(request); off
-    req_base=$(awk -v a="$b" -v m="$req_base" 'BEGIN { print (m == "" || a < m) ? a : m }')
-    req_check=$(awk -v a="$c" -v m="$req_check" 'BEGIN { print (m == "" || a < m) ? a : m }')
+    req_base=$(min "$(request)" "$req_base"); on; req_check=$(min "$(request)" "$req_check"); off
 done
 row "a PostgREST-shaped request for the user's 10 rows (transaction, set_config, JSON)" "$req_base" "$req_check"
 fresh_base=$(fresh); on; fresh_check=$(fresh); off

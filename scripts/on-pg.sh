@@ -58,18 +58,23 @@ bind() { # bind SOURCE TARGET_INSIDE [--rbind]
     mounted+=("$target")
 }
 
-if [ ! -f "$ready" ]; then
-    [ -x "$root/usr/bin/apt-get" ] || debootstrap_minbase "$suite" "$root"
-    # (A testing suite's Release file carries a short Valid-Until, which a
-    # mirror kept still, or a clock ahead of it, would otherwise refuse.)
-    log "installing PostgreSQL $PG and the build tools in the $suite root filesystem"
+# install_in_root PACKAGES...: apt-get update and install inside the root
+# filesystem. (A testing suite's Release file carries a short Valid-Until,
+# which a mirror kept still, or a clock ahead of it, would otherwise refuse.)
+install_in_root() {
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     mount -t proc proc "$root/proc"; mounted+=("$root/proc")
     chroot "$root" env DEBIAN_FRONTEND=noninteractive bash -c \
         "apt-get -o Acquire::Check-Valid-Until=false update -qq >/tmp/apt.log 2>&1 &&
-         apt-get install -y -qq --no-install-recommends ${packages[*]} >>/tmp/apt.log 2>&1 ||
+         apt-get install -y -qq --no-install-recommends $* >>/tmp/apt.log 2>&1 ||
          { tail -20 /tmp/apt.log >&2; exit 1; }"
     unmount_all
+}
+
+if [ ! -f "$ready" ]; then
+    [ -x "$root/usr/bin/apt-get" ] || debootstrap_minbase "$suite" "$root"
+    log "installing PostgreSQL $PG and the build tools in the $suite root filesystem"
+    install_in_root "${packages[@]}"
     touch "$ready"
 fi
 
@@ -85,14 +90,7 @@ if [ -n "$also" ] && [ ! -f "$root/.auth_sessions-pg$also" ]; then
         echo "deb ${DEBIAN_MIRROR:-http://deb.debian.org/debian} $also_suite main" \
             >"$root/etc/apt/sources.list.d/auth_sessions-$also_suite.list"
     fi
-    cp /etc/resolv.conf "$root/etc/resolv.conf"
-    mount -t proc proc "$root/proc"; mounted+=("$root/proc")
-    chroot "$root" env DEBIAN_FRONTEND=noninteractive bash -c \
-        "apt-get -o Acquire::Check-Valid-Until=false update -qq >/tmp/apt.log 2>&1 &&
-         apt-get install -y -qq --no-install-recommends postgresql-$also postgresql-server-dev-$also \
-             postgresql-client-$also >>/tmp/apt.log 2>&1 ||
-         { tail -20 /tmp/apt.log >&2; exit 1; }"
-    unmount_all
+    install_in_root "postgresql-$also" "postgresql-server-dev-$also" "postgresql-client-$also"
     touch "$root/.auth_sessions-pg$also"
 fi
 

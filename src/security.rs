@@ -115,14 +115,9 @@ pub fn as_role<T>(role: pg_sys::Oid, f: impl FnOnce() -> T) -> T {
 /// privileges (a superuser does). Such a role may disable any trigger of
 /// the table, so standing aside for it loosens nothing.
 pub fn restoring(table: pg_sys::Oid) -> bool {
-    // SAFETY: reads a setting (NULL when unknown) and the catalog for the
-    // current user.
-    unsafe {
-        let setting = pg_sys::GetConfigOption(c"row_security".as_ptr(), true, false);
-        !setting.is_null()
-            && std::ffi::CStr::from_ptr(setting).to_bytes() == b"off"
-            && pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner_of(table))
-    }
+    // SAFETY: reads the backend's `row_security` setting (PostgreSQL's own
+    // variable) and the catalog for the current user.
+    unsafe { !pg_sys::row_security && pg_sys::has_privs_of_role(current_user(), owner_of(table)) }
 }
 
 /// Whether row-level security applies to the current user on `table`.

@@ -87,12 +87,26 @@ stop_all() {
     done
 }
 trap stop_all EXIT
-# initdb_at DATADIR BINDIR: a cluster (UTF8, C locale, with data checksums,
-# which initdb makes by default from 18 on: pg_upgrade needs both alike).
-initdb_at() {
+# initdb_in DATADIR BINDIR SUPERUSER: a new cluster (UTF8, C locale, with
+# data checksums, which initdb makes by default from 18 on: pg_upgrade needs
+# both alike).
+initdb_in() {
     rm -rf "$1"; mkdir -p "$1"; chown postgres: "$1"; chmod 700 "$1"
-    as_pg "$2/initdb" -D "$1" -U postgres -A trust -E UTF8 --locale=C --data-checksums >"$1.initdb.log" 2>&1 ||
+    as_pg "$2/initdb" -D "$1" -U "$3" -A trust -E UTF8 --locale=C --data-checksums >"$1.initdb.log" 2>&1 ||
         { cat "$1.initdb.log" >&2; die "initdb failed in $1"; }
+}
+# pg_upgrade_into OLD_DATADIR NEW_DATADIR SUPERUSER LOG [OPTION...]: pg_upgrade
+# from the old major's cluster into the new one's; its status.
+pg_upgrade_into() {
+    local old_data=$1 new_data=$2 user=$3 log=$4; shift 4
+    (cd "$work" && as_pg "$new_bin/pg_upgrade" -b "$old_bin" -B "$new_bin" -d "$old_data" -D "$new_data" \
+        -p "$old_port" -P "$new_port" -s "$sock" -U "$user" "$@" >"$log" 2>&1)
+}
+# sqlstate: the SQLSTATE of the ERROR in psql's output (VERBOSITY=sqlstate).
+sqlstate() { sed -n 's/^.*ERROR:  \([0-9A-Z]*\).*/\1/p'; }
+# initdb_at DATADIR BINDIR: a cluster of the tests, the library preloaded.
+initdb_at() {
+    initdb_in "$1" "$2" postgres
     # Both clusters preload the library and run the worker on one database:
     # the settings an operator carries from the old postgresql.conf to the new.
     cat >>"$1/postgresql.conf" <<CONF
@@ -157,7 +171,7 @@ verify() {
         "$(on "$port" -d "$db" -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'auth.sessions'::regclass
                                     AND tgname = 'enforce_session_limit' AND tgenabled = 'O'")"
     check "$ext: the limit (2, refusing, set on the database) holds: the third session is refused (53400)" 53400 \
-        "$(on "$port" -d "$db" -v VERBOSITY=sqlstate 2>&1 <<'SQL' | sed -n 's/^.*ERROR:  \([0-9A-Z]*\).*/\1/p'
+        "$(on "$port" -d "$db" -v VERBOSITY=sqlstate 2>&1 <<'SQL' | sqlstate
 BEGIN;
 INSERT INTO auth.users (id) VALUES ('00000000-0000-4000-8000-0000000000ff');
 INSERT INTO auth.sessions (id, user_id, created_at)
@@ -167,12 +181,10 @@ SQL
 )"
     if [ "$ext" = auth_sessions ]; then
         check "$way: the standalone install's tables refuse a new column (0A000)" 0A000 \
-            "$(on "$port" -d "$db" -v VERBOSITY=sqlstate -c "ALTER TABLE auth.sessions ADD COLUMN note text" 2>&1 |
-                sed -n 's/^.*ERROR:  \([0-9A-Z]*\).*/\1/p')"
+            "$(on "$port" -d "$db" -v VERBOSITY=sqlstate -c "ALTER TABLE auth.sessions ADD COLUMN note text" 2>&1 | sqlstate)"
     else
         check "$way: attached, the standalone extension is refused (42710)" 42710 \
-            "$(on "$port" -d "$db" -v VERBOSITY=sqlstate -c "CREATE EXTENSION auth_sessions" 2>&1 |
-                sed -n 's/^.*ERROR:  \([0-9A-Z]*\).*/\1/p')"
+            "$(on "$port" -d "$db" -v VERBOSITY=sqlstate -c "CREATE EXTENSION auth_sessions" 2>&1 | sqlstate)"
     fi
 }
 
@@ -212,8 +224,8 @@ worker_prunes() {
 control() {
     local c=$work/control
     rm -rf "$c"; mkdir -p "$c"; chown postgres: "$c"
-    as_pg "$old_bin/initdb" -D "$c/old" -U postgres -A trust -E UTF8 --locale=C --data-checksums >/dev/null
-    as_pg "$new_bin/initdb" -D "$c/new" -U postgres -A trust -E UTF8 --locale=C --data-checksums >/dev/null
+    initdb_in "$c/old" "$old_bin" postgres
+    initdb_in "$c/new" "$new_bin" postgres
     start "$c/old" "$old_port" "$old_bin"
     on "$old_port" -d postgres -c "CREATE TABLE plain (id integer, name text)"
     PGHOST=$sock PGPORT=$old_port "$new_bin/pg_dump" -Fc -d postgres -f "$c/plain.dump"
@@ -226,9 +238,8 @@ control() {
              "($(echo "$restore_error" | grep -m1 ERROR)); the dumps below use PostgreSQL $from's pg_dump"
     fi
     stop "$c/new" "$new_bin"
-    rm -rf "$c/new"
-    as_pg "$new_bin/initdb" -D "$c/new" -U postgres -A trust -E UTF8 --locale=C --data-checksums >/dev/null
-    if ! control_upgrade "$c"; then
+    initdb_in "$c/new" "$new_bin" postgres
+    if ! pg_upgrade_into "$c/old" "$c/new" postgres "$c/upgrade.log"; then
         upgrade_broken=$(grep -rh "ERROR:" "$c/new/pg_upgrade_output.d" 2>/dev/null | head -1 | sed 's/^.*ERROR: */ERROR: /' || true)
         upgrade_broken=${upgrade_broken:-$(tail -3 "$c/upgrade.log" | tr '\n' ' ')}
         # Debian's 17.12 gives every column an option `pg_attver`, which its
@@ -238,17 +249,12 @@ control() {
         # goes through: then the ways run so, saying so.
         if [[ $upgrade_broken == *pg_attver* ]]; then
             start "$c/old" "$old_port" "$old_bin"; clear_attver "$old_port"; stop "$c/old" "$old_bin"
-            rm -rf "$c/new"
-            as_pg "$new_bin/initdb" -D "$c/new" -U postgres -A trust -E UTF8 --locale=C --data-checksums >/dev/null
-            if control_upgrade "$c"; then
+            initdb_in "$c/new" "$new_bin" postgres
+            if pg_upgrade_into "$c/old" "$c/new" postgres "$c/upgrade.log"; then
                 attver="$upgrade_broken"; upgrade_broken=
             fi
         fi
     fi
-}
-control_upgrade() { # control_upgrade DIR
-    (cd "$1" && as_pg "$new_bin/pg_upgrade" -b "$old_bin" -B "$new_bin" -d "$1/old" -D "$1/new" \
-        -p "$old_port" -P "$new_port" -s "$sock" -U postgres >"$1/upgrade.log" 2>&1)
 }
 # clear_attver PORT: the `pg_attver` column options out of every database's
 # catalogs (the control's note above), as a superuser may edit catalogs.
@@ -286,12 +292,10 @@ upgrade() {
         return 0
     fi
     initdb_at "$data" "$new_bin"
-    (cd "$work" && as_pg "$new_bin/pg_upgrade" -b "$old_bin" -B "$new_bin" -d "$old" -D "$data" \
-        -p "$old_port" -P "$new_port" -s "$sock" -U postgres --check >"$out/$way.check.log" 2>&1) ||
+    pg_upgrade_into "$old" "$data" postgres "$out/$way.check.log" --check ||
         { cat "$out/$way.check.log" >&2; die "$way: pg_upgrade --check failed"; }
     echo "ok: $way: pg_upgrade --check passes"
-    (cd "$work" && as_pg "$new_bin/pg_upgrade" -b "$old_bin" -B "$new_bin" -d "$old" -D "$data" \
-        -p "$old_port" -P "$new_port" -s "$sock" -U postgres "$@" >"$out/$way.log" 2>&1) ||
+    pg_upgrade_into "$old" "$data" postgres "$out/$way.log" "$@" ||
         { cat "$out/$way.log" >&2; die "$way: pg_upgrade failed"; }
     echo "ok: $way: pg_upgrade ${*:-(copying)} passes"
     start "$data" "$new_port" "$new_bin"
@@ -361,9 +365,7 @@ supabase=$(cd "$supabase" && pwd); gotrue=$(cd "$gotrue" && pwd)
 sb_old=$work/supabase-old sb_new=$work/supabase-new
 as_sb() { PGUSER=$1 on "$2" -d postgres "${@:3}"; }
 sb_initdb() { # sb_initdb DATADIR BINDIR: as Supabase's image makes a cluster
-    rm -rf "$1"; mkdir -p "$1"; chown postgres: "$1"; chmod 700 "$1"
-    as_pg "$2/initdb" -D "$1" -U supabase_admin -A trust -E UTF8 --locale=C --data-checksums >"$1.initdb.log" 2>&1 ||
-        { cat "$1.initdb.log" >&2; die "initdb failed in $1"; }
+    initdb_in "$1" "$2" supabase_admin
     printf "shared_preload_libraries = 'auth_sessions'\nauth_sessions.prune_interval = 0\nfsync = off\n" >>"$1/postgresql.conf"
 }
 sb_facts() { # sb_facts PORT: GoTrue's rows, the answers at a fixed time, the policies, the settings
@@ -412,11 +414,9 @@ if [ -n "$upgrade_broken" ]; then
     exit $failed
 fi
 sb_initdb "$sb_new" "$new_bin"
-(cd "$work" && as_pg "$new_bin/pg_upgrade" -b "$old_bin" -B "$new_bin" -d "$sb_old" -D "$sb_new" \
-    -p "$old_port" -P "$new_port" -s "$sock" -U supabase_admin --check >"$out/supabase-check.log" 2>&1) ||
+pg_upgrade_into "$sb_old" "$sb_new" supabase_admin "$out/supabase-check.log" --check ||
     { cat "$out/supabase-check.log" >&2; die "Supabase database: pg_upgrade --check failed"; }
-(cd "$work" && as_pg "$new_bin/pg_upgrade" -b "$old_bin" -B "$new_bin" -d "$sb_old" -D "$sb_new" \
-    -p "$old_port" -P "$new_port" -s "$sock" -U supabase_admin >"$out/supabase-upgrade.log" 2>&1) ||
+pg_upgrade_into "$sb_old" "$sb_new" supabase_admin "$out/supabase-upgrade.log" ||
     { cat "$out/supabase-upgrade.log" >&2; die "Supabase database: pg_upgrade failed"; }
 echo "ok: Supabase database: pg_upgrade --check and pg_upgrade $from->$to pass"
 start "$sb_new" "$new_port" "$new_bin"
